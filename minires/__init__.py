@@ -1,0 +1,23 @@
+"""minires: a small deep-learning library on NumPy, with CuPy as a drop-in GPU backend.
+
+    import minires
+    import minires.functional as F
+    from minires import nn, optim
+
+    model = minires.models.ResNet50_layer4()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    loss = F.cross_entropy(model(minires.Tensor(images)), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+"""
+from minires import functional, models, nn, optim
+from minires.autograd import Function, Tensor, is_grad_enabled, no_grad
+from minires.backend import get_backend, set_backend, to_device, to_host
+from minires.gradcheck import GradcheckError, gradcheck
+from minires.random import manual_seed
+from minires.summary import summary
+
+__all__ = ["Function", "GradcheckError", "Tensor", "functional", "get_backend", "gradcheck",
+           "is_grad_enabled", "manual_seed", "models", "nn", "no_grad", "optim", "set_backend",
+           "summary", "to_device", "to_host"]

@@ -1,0 +1,309 @@
+"""The autograd engine: Tensor, Function, backward, no_grad.
+
+A Tensor wraps an array of the active backend. Every differentiable operation is
+a Function: its ``forward`` works on raw arrays and remembers what its
+``backward`` will need; calling it on Tensors also records the Function as the
+``creator`` of its output, so the calls of a forward pass form a graph.
+
+``loss.backward()`` walks that graph from the loss back to the leaves in
+reverse topological order (computed with an explicit stack, so a graph of any
+depth works), hands each Function the gradient of its output (``gy``) and
+accumulates what it returns (``gx``) into its inputs. Leaves that require a
+gradient keep it in ``.grad``, summed over backward calls until zeroed; the
+graph is freed as it is walked, so the forward's activations do not pile up.
+"""
+import contextlib
+import weakref
+
+import numpy
+
+from minires import backend
+
+
+class _GradMode:
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context in which operations record no graph (for evaluation and updates)."""
+    previous = _grad_mode.enabled
+    _grad_mode.enabled = False
+    try:
+        yield
+    finally:
+        _grad_mode.enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_mode.enabled
+
+
+class Tensor:
+    """An array of the active backend, with an optional gradient.
+
+    Args:
+        data: array-like; host data (lists, NumPy arrays) is moved to the active backend.
+        requires_grad: whether ``backward`` should compute ``.grad`` for this tensor.
+        dtype: dtype for data that is not already an array (default float32).
+    """
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__, not NumPy
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = backend.get_array_module()
+        if isinstance(data, xp.ndarray):
+            self.data = data if dtype is None else data.astype(dtype, copy=False)
+        else:
+            if dtype is None and not isinstance(data, numpy.ndarray):
+                dtype = numpy.float32
+            self.data = backend.to_device(data, dtype=dtype)
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.creator = None
+
+    # --- array facts -----------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({backend.to_host(self.data)!r}{grad})"
+
+    def numpy(self):
+        """A host NumPy copy of the data."""
+        return numpy.array(backend.to_host(self.data))
+
+    def item(self):
+        """The value of a one-element tensor as a Python number (a device sync on GPU)."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return backend.to_host(self.data).item()
+
+    def detach(self):
+        """A tensor sharing this data, cut from the graph."""
+        return Tensor(self.data)
+
+    # --- backward --------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it.
+
+        Args:
+            gradient: the upstream gradient, same shape as ``self``; may be omitted
+                for a one-element tensor (then it is 1).
+            retain_graph: keep the graph so backward can be called through it again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad "
+                               "(was it computed under no_grad(), or from inputs that need no grad?)")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
+                                   f"got shape {self.shape}; pass gradient=")
+            gradient = backend.get_array_module().ones_like(self.data)
+        elif isinstance(gradient, Tensor):
+            gradient = gradient.data.astype(self.dtype, copy=False)
+        else:
+            gradient = backend.to_device(gradient, dtype=self.dtype)
+        if self.creator is None:
+            _accumulate_leaf_grad(self, gradient)
+            return
+
+        functions = _topological_order(self.creator)
+        grads = {id(self): gradient}    # gradients of the non-leaf tensors still to use
+        for function in reversed(functions):
+            if function.inputs is None:
+                raise RuntimeError(
+                    "backward through a graph that has already been freed: a graph can be "
+                    "walked once; run the forward again, or pass retain_graph=True the first time")
+            output = function.output()
+            gy = grads.pop(id(output), None) if output is not None else None
+            if gy is None:      # this output does not lead to self (an unused branch)
+                continue
+            gxs = function.backward(gy)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(function.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.dtype != x.dtype:     # keep every gradient in the forward's dtype
+                    gx = gx.astype(x.dtype)
+                if x.creator is None:
+                    _accumulate_leaf_grad(x, gx)
+                elif id(x) in grads:
+                    grads[id(x)] = grads[id(x)] + gx
+                else:
+                    grads[id(x)] = gx
+            if not retain_graph:
+                function.release()
+
+    # --- operators (the Functions live in minires.functional) ---------------------------
+    def __add__(self, other):
+        return _basic().add(self, other)
+
+    def __radd__(self, other):
+        return _basic().add(other, self)
+
+    def __sub__(self, other):
+        return _basic().sub(self, other)
+
+    def __rsub__(self, other):
+        return _basic().sub(other, self)
+
+    def __mul__(self, other):
+        return _basic().mul(self, other)
+
+    def __rmul__(self, other):
+        return _basic().mul(other, self)
+
+    def __truediv__(self, other):
+        return _basic().div(self, other)
+
+    def __rtruediv__(self, other):
+        return _basic().div(other, self)
+
+    def __neg__(self):
+        return _basic().neg(self)
+
+    def __pow__(self, exponent):
+        return _basic().pow(self, exponent)
+
+    def __matmul__(self, other):
+        return _basic().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _basic().matmul(other, self)
+
+    def __getitem__(self, index):
+        return _basic().getitem(self, index)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _basic().reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _basic().transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return _basic().transpose(self, None)
+
+    def sum(self, axis=None, keepdims=False):
+        return _basic().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _basic().mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _basic().max(self, axis, keepdims)
+
+    def exp(self):
+        return _basic().exp(self)
+
+    def log(self):
+        return _basic().log(self)
+
+
+def _basic():
+    # imported on use: functional builds on this module, not the other way round
+    from minires.functional import basic
+    return basic
+
+
+def _accumulate_leaf_grad(tensor, gx):
+    if gx.shape != tensor.shape:
+        raise RuntimeError(f"gradient of shape {gx.shape} for a tensor of shape {tensor.shape}")
+    if tensor.grad is None:
+        tensor.grad = gx.copy()     # gx may be shared with another input (e.g. both sides of x + x)
+    else:
+        tensor.grad += gx       # in place: the optimizer may hold .grad as a view of one flat buffer
+
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each after every Function that feeds it.
+
+    Depth-first search with an explicit stack (no recursion limit): a Function
+    is appended once all its inputs' creators have been appended.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        function, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(function)
+            continue
+        if id(function) in visited:
+            continue
+        visited.add(id(function))
+        stack.append((function, True))
+        for x in function.inputs or ():
+            if x.creator is not None and id(x.creator) not in visited:
+                stack.append((x.creator, False))
+    return order
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor; Python numbers take the dtype of ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    dtype = like.dtype if like is not None and numpy.isscalar(value) else None
+    return Tensor(value, dtype=dtype)
+
+
+class Function:
+    """One differentiable operation, PyTorch's ``Function`` idiom.
+
+    Subclasses define ``forward(*arrays) -> array`` and ``backward(gy) -> gx or
+    (gx0, gx1, ...)`` (one gradient per input, ``None`` for inputs with no
+    gradient) and keep what backward needs as attributes.
+    """
+    inputs = ()
+
+    def __call__(self, *inputs):
+        tensors = [as_tensor(x, like=_first_tensor(inputs)) for x in inputs]
+        y = self.forward(*(t.data for t in tensors))
+        output = Tensor(y)
+        if _grad_mode.enabled and any(t.requires_grad for t in tensors):
+            output.requires_grad = True
+            output.creator = self
+            self.inputs = tensors
+            self.output = weakref.ref(output)   # a weak link: output -> creator -> output is no cycle
+        return output
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    def release(self):
+        """Drop the inputs and everything forward saved, once backward has used them."""
+        vars(self).clear()
+        self.inputs = None      # marks the graph as freed
+
+
+def _first_tensor(values):
+    return next((v for v in values if isinstance(v, Tensor)), None)

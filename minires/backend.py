@@ -1,0 +1,124 @@
+"""The one place that chooses between NumPy (CPU) and CuPy (GPU).
+
+Everything else asks this module for the active array module (``xp``) and never
+imports numpy-or-cupy for device arrays itself. Host data (images read from disk,
+checkpoints, random numbers for initialisation) is always plain NumPy; it crosses
+to the device through ``to_device`` and comes back through ``to_host``.
+
+    import minires
+    minires.set_backend("cupy")       # RuntimeError with advice if no usable GPU
+    xp = minires.backend.get_array_module()
+    x = minires.backend.to_device(numpy_array)
+"""
+import numpy
+
+BACKENDS = ("numpy", "cupy")
+
+
+class _Active:
+    """The selected backend: its name and its array module."""
+    name = "numpy"
+    xp = numpy
+
+
+_active = _Active()
+
+
+def get_backend():
+    """Name of the active backend: ``"numpy"`` or ``"cupy"``."""
+    return _active.name
+
+
+def get_array_module():
+    """The array module of the active backend (``numpy`` or ``cupy``)."""
+    return _active.xp
+
+
+def set_backend(name):
+    """Select ``"numpy"`` (default) or ``"cupy"`` for every array made from now on.
+
+    Arrays made before the switch stay where they are: build models and
+    optimizers after choosing the backend.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+    xp = numpy if name == "numpy" else _import_usable_cupy()
+    _use(name, xp)
+
+
+def _use(name, xp):
+    """Make ``xp`` the active array module under ``name`` (tests use it for stand-ins)."""
+    _active.name = name
+    _active.xp = xp
+
+
+def cupy_problem():
+    """Why CuPy cannot be used here, as one sentence, or ``None`` if it can."""
+    try:
+        import cupy
+    except ImportError:
+        return ("CuPy is not installed: install minires with the CUDA extra "
+                "(pip install -e \".[cuda]\"), or use --backend numpy")
+    try:
+        cupy.cuda.runtime.getDeviceCount()
+        cupy.zeros(1)
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return (f"CuPy is installed but no CUDA device is usable ({reason}); "
+                "check the NVIDIA driver and that a GPU is visible, or use --backend numpy")
+    return None
+
+
+def _import_usable_cupy():
+    problem = cupy_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
+    import cupy
+    return cupy
+
+
+def is_host():
+    """True when arrays live in host memory (the NumPy backend)."""
+    return _active.xp is numpy
+
+
+def to_device(array, dtype=None):
+    """``array`` (host data, or already on the device) as an array of the active backend."""
+    xp = _active.xp
+    if not is_host() and isinstance(array, xp.ndarray):
+        return array if dtype is None else array.astype(dtype, copy=False)
+    host = numpy.asarray(array, dtype=dtype)
+    return host if is_host() else xp.asarray(host)
+
+
+def to_host(array):
+    """A NumPy array holding the values of ``array`` (a copy when it lives on a device)."""
+    if isinstance(array, numpy.ndarray) or numpy.isscalar(array):
+        return numpy.asarray(array)
+    return _active.xp.asnumpy(array)
+
+
+def scatter_add(target, index, values):
+    """``target[index] += values`` in place, adding up repeated indices.
+
+    NumPy spells this ``numpy.add.at``; CuPy before v12 only has
+    ``cupyx.scatter_add``. This helper hides the difference.
+    """
+    if is_host():
+        numpy.add.at(target, index, values)
+    elif hasattr(_active.xp, "add") and hasattr(_active.xp.add, "at"):
+        _active.xp.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+
+
+def free_memory():
+    """Give CuPy's cached device memory back to the driver (no-op on NumPy).
+
+    CuPy's memory pool keeps freed blocks for reuse, so nvidia-smi looks full
+    even when little is in use; call this between runs to release them.
+    """
+    if not is_host() and hasattr(_active.xp, "get_default_memory_pool"):
+        _active.xp.get_default_memory_pool().free_all_blocks()
+        _active.xp.get_default_pinned_memory_pool().free_all_blocks()

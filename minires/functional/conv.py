@@ -1,0 +1,113 @@
+"""2-D convolution as im2col + one matrix multiply.
+
+N batch, C channels in, OC channels out, H/W input size, KH/KW kernel,
+SH/SW stride, PH/PW padding, OH/OW output size with
+OH = (H + 2PH - KH) // SH + 1 and OW = (W + 2PW - KW) // SW + 1.
+
+im2col gathers, for every output pixel, the KH*KW*C input numbers its kernel
+covers into one row; the convolution is then ``col @ W_mat.T``. It loops over
+the KH*KW kernel offsets only: each offset is one strided slice of the padded
+input, copied whole. col2im, in backward, is the same loop with ``+=`` (no
+``add.at``, which is slow). Memory is channels-last (see ``layout.py``), so a
+1x1 stride-1 convolution needs no im2col at all.
+"""
+from minires import backend
+from minires.autograd import Function
+from minires.functional.layout import (from_rows, output_size, pad_channels_last, pair,
+                                       to_rows, unpad, window)
+
+
+def im2col(x, KH, KW, SH, SW, PH, PW):
+    """x: (N, C, H, W) -> col: (N*OH*OW, KH*KW*C), columns ordered (kh, kw, c)."""
+    N, C, H, W = x.shape
+    OH, OW = output_size(H, KH, SH, PH), output_size(W, KW, SW, PW)
+    xp = backend.get_array_module()
+    x_pad = pad_channels_last(x, PH, PW)                         # (N, H+2PH, W+2PW, C)
+    col = xp.empty((N, OH, OW, KH, KW, C), dtype=x.dtype)        # (N, OH, OW, KH, KW, C)
+    for i in range(KH):
+        for j in range(KW):
+            col[:, :, :, i, j, :] = x_pad[window(i, j, SH, SW, OH, OW)]   # (N, OH, OW, C)
+    return col.reshape(N * OH * OW, KH * KW * C)                 # (N*OH*OW, KH*KW*C)
+
+
+def col2im(gcol, x_shape, KH, KW, SH, SW, PH, PW):
+    """gcol: (N*OH*OW, KH*KW*C) -> gx: (N, C, H, W), summing where windows overlap."""
+    N, C, H, W = x_shape
+    OH, OW = output_size(H, KH, SH, PH), output_size(W, KW, SW, PW)
+    xp = backend.get_array_module()
+    gcol = gcol.reshape(N, OH, OW, KH, KW, C)                    # (N, OH, OW, KH, KW, C)
+    gx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=gcol.dtype)  # (N, H+2PH, W+2PW, C)
+    for i in range(KH):
+        for j in range(KW):
+            gx_pad[window(i, j, SH, SW, OH, OW)] += gcol[:, :, :, i, j, :]  # (N, OH, OW, C)
+    return unpad(gx_pad, PH, PW, H, W)                           # (N, C, H, W)
+
+
+class Conv2d(Function):
+    def __init__(self, stride, padding):
+        self.SH, self.SW = stride
+        self.PH, self.PW = padding
+
+    def forward(self, x, weight, bias=None):
+        N, C, H, W = x.shape
+        OC, _, KH, KW = weight.shape
+        OH, OW = output_size(H, KH, self.SH, self.PH), output_size(W, KW, self.SW, self.PW)
+        self.x_shape = x.shape
+        self.pointwise = (KH, KW, self.SH, self.SW, self.PH, self.PW) == (1, 1, 1, 1, 0, 0)
+        if self.pointwise:
+            col = to_rows(x)                     # (N*H*W, C): a 1x1 kernel sees one pixel
+        else:
+            col = im2col(x, KH, KW, self.SH, self.SW, self.PH, self.PW)  # (N*OH*OW, KH*KW*C)
+        w_mat = weight.transpose(0, 2, 3, 1).reshape(OC, KH * KW * C)    # (OC, KH*KW*C)
+        y = col @ w_mat.T                                                # (N*OH*OW, OC)
+        if bias is not None:
+            y += bias
+        self.col, self.w_mat = col, w_mat        # col is reused for gW, w_mat for gx
+        self.weight_shape = weight.shape
+        return from_rows(y, N, OH, OW)                                   # (N, OC, OH, OW)
+
+    def backward(self, gy):
+        OC, C, KH, KW = self.weight_shape
+        gy_rows = to_rows(gy)                                            # (N*OH*OW, OC)
+        gW = (gy_rows.T @ self.col).reshape(OC, KH, KW, C)               # (OC, KH, KW, C)
+        gW = gW.transpose(0, 3, 1, 2)                                    # (OC, C, KH, KW)
+        gb = gy_rows.sum(axis=0)                                         # (OC,)
+        gcol = gy_rows @ self.w_mat                                      # (N*OH*OW, KH*KW*C)
+        if self.pointwise:
+            N, _, H, W = self.x_shape
+            gx = from_rows(gcol, N, H, W)                                # (N, C, H, W)
+        else:
+            gx = col2im(gcol, self.x_shape, KH, KW, self.SH, self.SW, self.PH, self.PW)
+        return gx, gW, gb
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0):
+    """PyTorch's ``F.conv2d`` (no dilation or groups).
+
+    Args:
+        input: (N, C, H, W); weight: (OC, C, KH, KW); bias: (OC,) or None.
+        stride, padding: an int or an (H, W) pair.
+    Returns:
+        (N, OC, OH, OW) with OH = (H + 2PH - KH) // SH + 1, OW likewise.
+    """
+    stride, padding = pair(stride), pair(padding)
+    OC, C, KH, KW = weight.shape
+    name = f"Conv2d({C}, {OC}, k={KH if KH == KW else (KH, KW)})"
+    check_image_input(name, input, C, (KH, KW), padding)
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{name}: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
+    function = Conv2d(stride, padding)
+    return function(input, weight) if bias is None else function(input, weight, bias)
+
+
+def check_image_input(name, x, C, kernel, padding):
+    """Raise a ValueError naming the layer unless x is (N, C, H, W) and large enough for the kernel."""
+    shape = tuple(x.shape)
+    if len(shape) != 4 or (C is not None and shape[1] != C):
+        channels = "C" if C is None else C
+        raise ValueError(f"{name}: expected input (N, {channels}, H, W), got {shape}")
+    KH, KW = kernel
+    PH, PW = padding
+    if shape[2] + 2 * PH < KH or shape[3] + 2 * PW < KW:
+        raise ValueError(f"{name}: input {shape} is too small for a {KH}x{KW} kernel with "
+                         f"padding {padding}: needs H + 2*{PH} >= {KH} and W + 2*{PW} >= {KW}")

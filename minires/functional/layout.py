@@ -1,0 +1,85 @@
+"""Channels-last memory behind NCHW shapes: the layout trick of conv, pool and batch norm.
+
+Images are indexed (N, C, H, W) everywhere, as in PyTorch. In memory, though,
+minires keeps the channels of one pixel next to each other, as an (N, H, W, C)
+array seen through ``transpose(0, 3, 1, 2)`` (PyTorch calls this the
+``channels_last`` memory format). Then the pixels of a batch are the rows of a
+plain (N*H*W, C) matrix, which is exactly what convolution and batch norm want:
+
+- a 1x1 stride-1 convolution is one matrix multiply ``rows @ W.T`` with no copy;
+- im2col copies whole pixels (C contiguous numbers) instead of single numbers;
+- batch norm's per-channel statistics are column sums of that matrix.
+
+``to_rows`` turns an NCHW-shaped array into those rows (a free view when its
+memory is channels-last, a copy otherwise) and ``from_rows`` turns rows back into
+an NCHW-shaped view. Every op stays correct for any memory layout; the layout
+only decides how much copying it costs.
+
+N batch, C channels, H/W height and width, KH/KW kernel, S stride, P padding,
+OH/OW output size.
+"""
+from minires import backend
+
+
+def to_rows(x):
+    """(N, C, H, W) -> (N*H*W, C): one row per pixel."""
+    N, C, H, W = x.shape
+    return x.transpose(0, 2, 3, 1).reshape(N * H * W, C)      # (N*H*W, C)
+
+
+def from_rows(rows, N, H, W):
+    """(N*H*W, C) -> (N, C, H, W), a view whose memory stays channels-last."""
+    return rows.reshape(N, H, W, -1).transpose(0, 3, 1, 2)    # (N, C, H, W)
+
+
+def channels_last(x):
+    """(N, C, H, W) -> the same values as an (N, H, W, C) array (a view if already channels-last)."""
+    return x.transpose(0, 2, 3, 1)                            # (N, H, W, C)
+
+
+def from_channels_last(x_nhwc):
+    """(N, H, W, C) -> (N, C, H, W) view."""
+    return x_nhwc.transpose(0, 3, 1, 2)                       # (N, C, H, W)
+
+
+def pair(value):
+    """An int or a pair of ints as a pair: ``3 -> (3, 3)``."""
+    if isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (int(first), int(second))
+
+
+def output_size(size, kernel, stride, padding):
+    """The output size formula, D2 = (D1 + 2P - K) // S + 1 (floor, as every framework)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad_channels_last(x, PH, PW, fill=0.0):
+    """(N, C, H, W) -> (N, H + 2PH, W + 2PW, C): a channels-last copy framed by ``fill``.
+
+    With no padding it is a view, not a copy.
+    """
+    x_nhwc = channels_last(x)                                   # (N, H, W, C)
+    if PH == 0 and PW == 0:
+        return x_nhwc
+    N, H, W, C = x_nhwc.shape
+    xp = backend.get_array_module()
+    x_pad = xp.full((N, H + 2 * PH, W + 2 * PW, C), fill, dtype=x.dtype)  # (N, H+2PH, W+2PW, C)
+    x_pad[:, PH:PH + H, PW:PW + W, :] = x_nhwc
+    return x_pad
+
+
+def window(i, j, SH, SW, OH, OW):
+    """Index of the pixels that kernel offset (i, j) touches, for every output pixel.
+
+    ``x_pad[window(i, j, ...)]`` has shape (N, OH, OW, C): its element
+    [n, oh, ow, c] is x_pad[n, i + SH*oh, j + SW*ow, c]. The stop may run past
+    the edge; slicing clips it, and exactly OH (OW) positions remain.
+    """
+    return (slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW), slice(None))
+
+
+def unpad(x_pad, PH, PW, H, W):
+    """(N, H + 2PH, W + 2PW, C) channels-last -> (N, C, H, W) view of the interior."""
+    return from_channels_last(x_pad[:, PH:PH + H, PW:PW + W, :])   # (N, C, H, W)

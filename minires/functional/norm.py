@@ -1,0 +1,99 @@
+"""Batch normalisation over the (N, H, W) axes of each channel.
+
+N batch, C channels, H/W size, M = N*H*W values per channel.
+
+Training:  x_hat = (x - mean) / sqrt(var + eps) with the batch's mean and biased
+           variance; y = gamma * x_hat + beta. The running statistics move by
+           ``momentum`` towards the batch mean and the *unbiased* variance
+           var * M / (M - 1), as PyTorch does.
+Eval:      the same with the running statistics in place of the batch's (and eps
+           added once).
+
+The pixels are the rows of an (M, C) matrix (see ``layout.py``), so every
+per-channel statistic is a column sum.
+"""
+from minires import backend
+from minires.autograd import Function, Tensor
+from minires.functional.conv import check_image_input
+from minires.functional.layout import from_rows, to_rows
+
+
+class BatchNorm2d(Function):
+    def __init__(self, running_mean, running_var, training, momentum, eps):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
+
+    def forward(self, x, gamma, beta):
+        xp = backend.get_array_module()
+        N, C, H, W = x.shape
+        x_rows = to_rows(x)                                       # (M, C)
+        if self.training:
+            mean = x_rows.mean(axis=0)                            # (C,)
+            x_centered = x_rows - mean                            # (M, C)
+            var = (x_centered * x_centered).mean(axis=0)          # (C,) biased
+            self._update_running_stats(mean, var, len(x_rows))
+        else:
+            mean, var = self.running_mean, self.running_var       # (C,), (C,)
+            x_centered = x_rows - mean                            # (M, C)
+        inv_std = 1.0 / xp.sqrt(var + self.eps)                   # (C,)
+        x_hat = x_centered * inv_std.astype(x.dtype)              # (M, C)
+        y = x_hat * gamma + beta                                  # (M, C)
+        self.x_hat, self.inv_std, self.gamma = x_hat, inv_std, gamma   # what backward needs
+        return from_rows(y, N, H, W)                              # (N, C, H, W)
+
+    def _update_running_stats(self, mean, var, M):
+        if self.running_mean is None:
+            return
+        m = self.momentum
+        unbiased_var = var * (M / max(M - 1, 1))                  # (C,)
+        self.running_mean *= 1 - m
+        self.running_mean += m * mean
+        self.running_var *= 1 - m
+        self.running_var += m * unbiased_var
+
+    def backward(self, gy):
+        gy_rows = to_rows(gy)                                     # (M, C)
+        gbeta = gy_rows.sum(axis=0)                               # (C,)
+        ggamma = (gy_rows * self.x_hat).sum(axis=0)               # (C,)
+        scale = self.gamma * self.inv_std                         # (C,)
+        if self.training:
+            # mean and var depend on x too: d/dx of x_hat through them gives
+            # gx = gamma/std * (gy - mean(gy) - x_hat * mean(gy * x_hat))
+            M = len(gy_rows)
+            gx_rows = scale * (gy_rows - (gbeta + self.x_hat * ggamma) * (1.0 / M))  # (M, C)
+        else:
+            gx_rows = gy_rows * scale                             # (M, C)
+        N, C, H, W = gy.shape
+        return from_rows(gx_rows, N, H, W), ggamma, gbeta         # (N, C, H, W), (C,), (C,)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """PyTorch's ``F.batch_norm`` for images.
+
+    Args:
+        input: (N, C, H, W).
+        running_mean, running_var: (C,) arrays or Tensors, updated in place when
+            ``training``; may be None in training (then only batch statistics are used).
+        weight (gamma), bias (beta): (C,) Tensors, or None for 1 and 0.
+    Returns:
+        (N, C, H, W).
+    """
+    C = input.shape[1] if input.ndim == 4 else None
+    check_image_input(f"BatchNorm2d({C})", input, C, (1, 1), (0, 0))
+    if training and input.shape[0] * input.shape[2] * input.shape[3] < 2:
+        raise ValueError(f"BatchNorm2d({C}): training needs more than one value per channel, "
+                         f"got input {tuple(input.shape)}")
+    if not training and running_mean is None:
+        raise ValueError(f"BatchNorm2d({C}): evaluation needs running_mean and running_var")
+    xp = backend.get_array_module()
+    running_mean, running_var = _array_or_none(running_mean), _array_or_none(running_var)
+    if weight is None:
+        weight = xp.ones(C, dtype=input.dtype)
+    if bias is None:
+        bias = xp.zeros(C, dtype=input.dtype)
+    return BatchNorm2d(running_mean, running_var, training, momentum, eps)(input, weight, bias)
+
+
+def _array_or_none(value):
+    return value.data if isinstance(value, Tensor) else value

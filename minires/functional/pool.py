@@ -1,0 +1,100 @@
+"""Max and average pooling over KH x KW windows.
+
+N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
+OH/OW output size with OH = (H + 2PH - KH) // SH + 1.
+
+Both loop over the KH*KW kernel offsets, as im2col does (see ``conv.py``), and
+work on channels-last memory (see ``layout.py``); neither builds a column
+buffer. Max pooling pads with -inf, so padding never wins; average pooling pads
+with zeros and divides by KH*KW (PyTorch's ``count_include_pad=True``).
+"""
+from minires import backend
+from minires.autograd import Function
+from minires.functional.conv import check_image_input
+from minires.functional.layout import (from_channels_last, output_size, pad_channels_last,
+                                       pair, unpad, channels_last, window)
+
+
+class MaxPool2d(Function):
+    def __init__(self, kernel, stride, padding):
+        (self.KH, self.KW), (self.SH, self.SW), (self.PH, self.PW) = kernel, stride, padding
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        N, C, H, W = x.shape
+        OH, OW = output_size(H, self.KH, self.SH, self.PH), output_size(W, self.KW, self.SW, self.PW)
+        x_pad = pad_channels_last(x, self.PH, self.PW, fill=-xp.inf)   # (N, H+2PH, W+2PW, C)
+        y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
+        argmax = xp.zeros(y.shape, dtype=xp.uint8)                     # (N, OH, OW, C) offset index
+        for k in range(1, self.KH * self.KW):
+            i, j = divmod(k, self.KW)
+            candidate = x_pad[window(i, j, self.SH, self.SW, OH, OW)]  # (N, OH, OW, C)
+            # strictly greater: on a tie the first offset in row-major order keeps
+            # the gradient, as PyTorch routes it
+            better = candidate > y                                     # (N, OH, OW, C)
+            xp.copyto(y, candidate, where=better)
+            xp.copyto(argmax, k, where=better)
+        self.argmax, self.x_shape = argmax, x.shape    # argmax routes the gradient
+        return from_channels_last(y)                                   # (N, C, OH, OW)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        N, C, H, W = self.x_shape
+        gy_nhwc = channels_last(gy)                                    # (N, OH, OW, C)
+        OH, OW = gy_nhwc.shape[1:3]
+        gx_pad = xp.zeros((N, H + 2 * self.PH, W + 2 * self.PW, C), dtype=gy.dtype)
+        for k in range(self.KH * self.KW):
+            i, j = divmod(k, self.KW)
+            gx_pad[window(i, j, self.SH, self.SW, OH, OW)] += gy_nhwc * (self.argmax == k)
+        return unpad(gx_pad, self.PH, self.PW, H, W)                   # (N, C, H, W)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    """PyTorch's ``F.max_pool2d``: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel."""
+    kernel, stride, padding = _pool_arguments("MaxPool2d", input, kernel_size, stride, padding)
+    return MaxPool2d(kernel, stride, padding)(input)
+
+
+class AvgPool2d(Function):
+    def __init__(self, kernel, stride, padding):
+        (self.KH, self.KW), (self.SH, self.SW), (self.PH, self.PW) = kernel, stride, padding
+
+    def forward(self, x):
+        N, C, H, W = x.shape
+        OH, OW = output_size(H, self.KH, self.SH, self.PH), output_size(W, self.KW, self.SW, self.PW)
+        x_pad = pad_channels_last(x, self.PH, self.PW)                 # (N, H+2PH, W+2PW, C)
+        y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
+        for k in range(1, self.KH * self.KW):
+            i, j = divmod(k, self.KW)
+            y += x_pad[window(i, j, self.SH, self.SW, OH, OW)]         # (N, OH, OW, C)
+        y *= 1.0 / (self.KH * self.KW)
+        self.x_shape = x.shape
+        return from_channels_last(y)                                   # (N, C, OH, OW)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        N, C, H, W = self.x_shape
+        g_share = channels_last(gy) * (1.0 / (self.KH * self.KW))      # (N, OH, OW, C)
+        OH, OW = g_share.shape[1:3]
+        gx_pad = xp.zeros((N, H + 2 * self.PH, W + 2 * self.PW, C), dtype=gy.dtype)
+        for k in range(self.KH * self.KW):
+            i, j = divmod(k, self.KW)
+            gx_pad[window(i, j, self.SH, self.SW, OH, OW)] += g_share
+        return unpad(gx_pad, self.PH, self.PW, H, W)                   # (N, C, H, W)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    """PyTorch's ``F.avg_pool2d`` (count_include_pad=True): (N, C, H, W) -> (N, C, OH, OW)."""
+    kernel, stride, padding = _pool_arguments("AvgPool2d", input, kernel_size, stride, padding)
+    return AvgPool2d(kernel, stride, padding)(input)
+
+
+def _pool_arguments(layer, input, kernel_size, stride, padding):
+    kernel = pair(kernel_size)
+    stride = kernel if stride is None else pair(stride)
+    padding = pair(padding)
+    name = f"{layer}(kernel_size={kernel_size}, stride={stride}, padding={padding})"
+    if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+        raise ValueError(f"{name}: padding must be at most half the kernel size")
+    check_image_input(name, input, None, kernel, padding)
+    return kernel, stride, padding

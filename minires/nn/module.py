@@ -1,0 +1,172 @@
+"""Module and Parameter: layers that find their parameters by attribute.
+
+Assigning a Parameter or a Module to an attribute registers it; buffers (state
+that is saved but not trained, like BatchNorm's running statistics) are
+registered with ``register_buffer``. ``state_dict`` walks the tree the way
+PyTorch does (own parameters, own buffers, then each child under its name), so
+keys like ``layer1.0.weight`` and array shapes match PyTorch's one to one.
+"""
+from collections import OrderedDict
+
+from minires import backend
+from minires.autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a trainable parameter of a Module (``requires_grad=True``)."""
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data, requires_grad=requires_grad)
+
+
+class Module:
+    """Base class of every layer and model: define ``forward``, call the module."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", [])
+        self.training = True
+
+    # --- registration ----------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                               "before assigning attributes")
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        for registry in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(registry, {})
+            if name in entries:
+                return entries[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+
+    def register_buffer(self, name, value):
+        """Keep ``value`` (a Tensor) as saved, untrained state under ``name``."""
+        self._buffers[name] = value if isinstance(value, Tensor) else Tensor(value)
+
+    # --- calling ---------------------------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *inputs):
+        output = self.forward(*inputs)
+        for hook in self._forward_hooks:
+            hook(self, inputs, output)
+        return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after each forward; returns a handle with ``remove()``."""
+        self._forward_hooks.append(hook)
+        return _HookHandle(self._forward_hooks, hook)
+
+    # --- walking the tree ------------------------------------------------------------
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_parameters(self):
+        for prefix, module in self.named_modules():
+            for name, parameter in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), parameter
+
+    def parameters(self):
+        return (parameter for _, parameter in self.named_parameters())
+
+    def named_buffers(self):
+        for prefix, module in self.named_modules():
+            for name, buffer in module._buffers.items():
+                yield (f"{prefix}.{name}" if prefix else name), buffer
+
+    # --- mode, gradients, dtype ------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (batch statistics in BatchNorm) for this module and all below it."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for parameter in self.parameters():
+            parameter.grad = None
+
+    def to(self, dtype):
+        """Cast parameters and floating-point buffers to ``dtype`` (e.g. ``"float64"``)."""
+        floating_buffers = [b for _, b in self.named_buffers() if b.dtype.kind == "f"]
+        for tensor in list(self.parameters()) + floating_buffers:
+            tensor.data = tensor.data.astype(dtype)
+            tensor.grad = None
+        return self
+
+    def double(self):
+        return self.to("float64")
+
+    def float(self):
+        return self.to("float32")
+
+    # --- state -----------------------------------------------------------------------
+    def _state_tensors(self):
+        """(key, Tensor) in PyTorch's state-dict order: each module's parameters, its buffers, then its children."""
+        for prefix, module in self.named_modules():
+            for name, tensor in list(module._parameters.items()) + list(module._buffers.items()):
+                yield (f"{prefix}.{name}" if prefix else name), tensor
+
+    def state_dict(self):
+        """OrderedDict of key -> array of the active backend (PyTorch's keys and shapes)."""
+        return OrderedDict((key, tensor.data) for key, tensor in self._state_tensors())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays (host or device) into this module's parameters and buffers, in place.
+
+        With ``strict``, any missing, unexpected or wrongly shaped key is an error
+        that names every one of them, and nothing is copied.
+        Returns:
+            (missing_keys, unexpected_keys)
+        """
+        own = OrderedDict(self._state_tensors())
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        wrong_shape = [f"{key}: expected {tuple(own[key].shape)}, got {tuple(state_dict[key].shape)}"
+                       for key in own if key in state_dict
+                       and tuple(state_dict[key].shape) != tuple(own[key].shape)]
+        problems = ([f"missing keys: {missing}"] if missing and strict else []) + \
+                   ([f"unexpected keys: {unexpected}"] if unexpected and strict else []) + \
+                   ([f"wrong shapes: {wrong_shape}"] if wrong_shape else [])
+        if problems:
+            raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+        for key, tensor in own.items():
+            if key in state_dict:
+                # in place, so optimizers holding views of the parameters still see them
+                tensor.data[...] = backend.to_device(state_dict[key], dtype=tensor.dtype)
+        return missing, unexpected
+
+    def num_parameters(self):
+        """The number of trainable numbers in the module."""
+        return sum(int(p.size) for p in self.parameters())
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self):
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)

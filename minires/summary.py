@@ -1,0 +1,70 @@
+"""A layer-by-layer table of output shapes and parameter counts.
+
+    minires.summary(model, (3, 32, 32))
+
+For every convolution and pooling layer it also shows the output-size formula
+at work, D2 = (D1 + 2P - K) // S + 1, with the layer's own numbers.
+"""
+import numpy
+
+from minires.autograd import Tensor, no_grad
+from minires.functional.layout import pair
+
+
+def _formula(module, input_shape):
+    """'(32 + 2*3 - 7) // 2 + 1 = 16' for the height of a conv or pooling layer, else ''."""
+    if not hasattr(module, "kernel_size") or len(input_shape) != 4:
+        return ""
+    K, S, P = pair(module.kernel_size)[0], pair(module.stride or module.kernel_size)[0], \
+        pair(module.padding)[0]
+    H = input_shape[2]
+    return f"({H} + 2*{P} - {K}) // {S} + 1 = {(H + 2 * P - K) // S + 1}"
+
+
+def summary(model, input_shape, depth=2, batch_size=1, print_fn=print):
+    """Print, for each module down to ``depth``, its output shape and parameter count.
+
+    Args:
+        model: a Module.
+        input_shape: one example's shape, e.g. (3, 32, 32).
+        depth: how many levels of submodules to list (1: the model's children).
+        batch_size: the N of the dummy batch pushed through the model.
+    Returns:
+        the rows as a list of dicts (name, type, input_shape, output_shape, parameters, formula)
+        and the totals as a dict.
+    """
+    seen = {}
+
+    def record(module, inputs, output):
+        seen[id(module)] = (tuple(inputs[0].shape), tuple(output.shape))
+
+    listed = [(name, module) for name, module in model.named_modules()
+              if name and name.count(".") < depth]
+    handles = [module.register_forward_hook(record) for _, module in listed]
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            model(Tensor(numpy.zeros((batch_size, *input_shape), dtype=numpy.float32)))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+    rows = []
+    for name, module in listed:
+        in_shape, out_shape = seen.get(id(module), ((), ()))
+        rows.append({"name": name, "type": type(module).__name__, "input_shape": in_shape,
+                     "output_shape": out_shape, "parameters": module.num_parameters(),
+                     "formula": _formula(module, in_shape)})
+    totals = {"parameters": model.num_parameters(),
+              "state_dict_entries": len(model.state_dict())}
+
+    print_fn(f"{'layer':<34}{'type':<16}{'output shape':<22}{'params':>12}  H formula")
+    for row in rows:
+        indent = "  " * row["name"].count(".")
+        print_fn(f"{indent + row['name']:<34}{row['type']:<16}{str(row['output_shape']):<22}"
+                 f"{row['parameters']:>12,}  {row['formula']}")
+    print_fn(f"total parameters: {totals['parameters']:,}; "
+             f"state-dict entries: {totals['state_dict_entries']}")
+    return rows, totals
