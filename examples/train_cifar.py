@@ -1,0 +1,275 @@
+"""Train and evaluate the course's ResNet50_layer4 on CIFAR-10, as the course's main.py does.
+
+    python examples/train_cifar.py                       # 1 epoch on the CPU (NumPy)
+    python examples/train_cifar.py --backend cupy        # on a GPU
+    python examples/train_cifar.py --resume resnet50_epoch285.ckpt   # the course's experiment
+    python examples/train_cifar.py --help
+
+The recipe (see the course notes): Adam, lr 1e-3 divided by 3 every 20 epochs,
+batches of 100, random crop (4-pixel zero padding) and horizontal flip, the
+course's normalisation. It prints the course's lines,
+
+    Epoch [1/1], Step [100/500] Loss: 0.2818             (running mean over the epoch)
+    Accuracy of the model on the test images: 82.27 %
+
+and writes, in --checkpoint-dir, a resumable ``last.npz`` at every epoch end, the
+course's ``resnet50_epoch{N}`` every 20 epochs and ``resnet50_final`` at the end
+(each as a minires ``.npz`` and as a PyTorch ``.ckpt`` state dict), and
+``metrics.jsonl`` (one JSON object per logged step and per epoch, for plotting).
+Ctrl-C or SIGTERM saves ``interrupted.npz`` and exits; ``--resume`` it to go on.
+"""
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy
+
+import minires
+import minires.functional as F
+from minires import backend, optim
+from minires.checkpoint import load_checkpoint, save_checkpoint
+from minires.data import CIFAR10_URL, BatchLoader, DatasetError, DownloadError, load_cifar10
+from minires.models import ResNet50_layer4
+from minires.torch_format import load_torch_state_dict, save_torch_state_dict
+
+REPO = Path(__file__).resolve().parents[1]
+EXIT_USAGE, EXIT_NOT_FINITE = 2, 3
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train ResNet50_layer4 on CIFAR-10 with minires (the course's recipe).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--backend", choices=backend.BACKENDS, default="numpy",
+                        help="numpy runs on the CPU; cupy on an NVIDIA GPU (pip install -e \".[cuda]\")")
+    parser.add_argument("--epochs", type=int, default=1, help="total epochs of the run")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=0.001, help="Adam learning rate")
+    parser.add_argument("--lr-step", type=int, default=20, help="divide the lr every this many epochs")
+    parser.add_argument("--lr-factor", type=float, default=3.0, help="... by this factor")
+    parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, order and augmentation")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "data",
+                        help="where CIFAR-10 is, or is downloaded to")
+    parser.add_argument("--data-url", default=CIFAR10_URL, help="a mirror of cifar-10-binary.tar.gz")
+    parser.add_argument("--resume", type=Path,
+                        help="a minires checkpoint (.npz) to continue, or a PyTorch state dict (.ckpt) to start from")
+    parser.add_argument("--checkpoint-dir", type=Path, default=REPO / "checkpoints")
+    parser.add_argument("--eval-only", action="store_true", help="only measure the test accuracy")
+    parser.add_argument("--limit-train", type=int, help="use only the first N training images")
+    parser.add_argument("--limit-test", type=int, help="use only the first N test images")
+    parser.add_argument("--log-every", type=int, default=100, help="steps between loss lines")
+    parser.add_argument("--identity-shortcut", action="store_true",
+                        help="textbook residual blocks (skip the projection where shapes match)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="cupy only: let float32 matrix multiplies use TF32 tensor cores")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "lr_step", "log_every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def fail(message, status=EXIT_USAGE):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def select_backend(args):
+    if args.backend == "cupy":
+        if args.tf32:
+            os.environ["CUPY_TF32"] = "1"   # read by CuPy when it starts
+        problem = backend.cupy_problem()
+        if problem is not None:
+            fail(problem)
+    backend.set_backend(args.backend)
+
+
+def load_data(args):
+    try:
+        data = load_cifar10(args.data_dir, url=args.data_url)
+    except (DownloadError, DatasetError) as error:
+        fail(str(error))
+    train = data["train_images"][:args.limit_train], data["train_labels"][:args.limit_train]
+    test = data["test_images"][:args.limit_test], data["test_labels"][:args.limit_test]
+    return train, test
+
+
+class Run:
+    """The state of one training run: model, optimizer, schedule, data order, progress."""
+
+    def __init__(self, args):
+        self.args = args
+        minires.manual_seed(args.seed)
+        self.model = ResNet50_layer4(identity_shortcut=args.identity_shortcut)
+        self.optimizer = optim.Adam(self.model.parameters(), lr=args.lr)
+        self.scheduler = optim.StepLR(self.optimizer, step_size=args.lr_step,
+                                      gamma=1 / args.lr_factor)
+        self.rng = numpy.random.default_rng([args.seed, 1])    # data order and augmentation
+        self.epoch, self.skip_steps = 0, 0
+        self.stop_signal = None
+        args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = open(args.checkpoint_dir / "metrics.jsonl", "a")
+
+    def resume(self, path):
+        if not path.is_file():
+            fail(f"--resume {path}: no such file")
+        try:
+            if _is_minires_checkpoint(path):
+                meta = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
+                self.epoch, self.skip_steps = meta["epoch"], meta["step"]
+                self.rng.bit_generator.state = meta["rng_state"]
+                where = f"epoch {self.epoch}" + (f", step {self.skip_steps}" if self.skip_steps else "")
+                print(f"Resumed {path} at {where}")
+            else:
+                self.model.load_state_dict(load_torch_state_dict(path))
+                print(f"Loaded PyTorch weights from {path}; a fresh Adam starts at epoch 1")
+        except (ValueError, RuntimeError) as error:
+            fail(f"--resume {path}: {error}")
+
+    def log(self, record):
+        self.metrics.write(json.dumps(record) + "\n")
+        self.metrics.flush()
+
+    def save(self, name, step=0, rng_state=None, torch_copy=False):
+        """Write ``name``.npz (and ``name``.ckpt for PyTorch) in the checkpoint folder."""
+        folder = self.args.checkpoint_dir
+        settings = {key: str(value) if isinstance(value, Path) else value
+                    for key, value in vars(self.args).items()}
+        rng = numpy.random.default_rng()
+        rng.bit_generator.state = rng_state or self.rng.bit_generator.state
+        save_checkpoint(folder / f"{name}.npz", self.model, self.optimizer, self.scheduler,
+                        epoch=self.epoch, step=step, settings=settings, rng=rng)
+        if torch_copy:
+            save_torch_state_dict({key: backend.to_host(value)
+                                   for key, value in self.model.state_dict().items()},
+                                  folder / f"{name}.ckpt")
+
+
+def _is_minires_checkpoint(path):
+    return zipfile.is_zipfile(path) and "meta.npy" in zipfile.ZipFile(path).namelist()
+
+
+def progress_bar(total, description):
+    """A tqdm bar with images/s on a terminal; None (plain lines only) otherwise."""
+    if not sys.stdout.isatty():
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=description, unit="img", leave=False, dynamic_ncols=True)
+
+
+def say(bar, line):
+    """Print a line without breaking the progress bar."""
+    if bar is None:
+        print(line, flush=True)
+    else:
+        bar.write(line)
+
+
+def train_epoch(run, loader):
+    """One epoch of training; returns the epoch's mean loss (one device-to-host read per log line)."""
+    args, model, optimizer = run.args, run.model, run.optimizer
+    epoch_start_rng = run.rng.bit_generator.state      # an interrupted epoch replays from here
+    steps = len(loader)
+    bar = progress_bar(steps * args.batch_size, f"epoch {run.epoch + 1}/{args.epochs}")
+    model.train()
+    loss_sum, counted, mean_loss = 0.0, 0, float("nan")
+    for step, (x, y) in enumerate(loader, start=1):
+        if step <= run.skip_steps:      # resuming mid-epoch: same draws, no training
+            continue
+        loss = F.cross_entropy(model(minires.Tensor(x)), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum = loss_sum + loss.data     # stays on the device: no synchronisation
+        counted += 1
+        if bar is not None:
+            bar.update(len(y))
+        if step % args.log_every == 0 or step == steps:
+            mean_loss = float(backend.to_host(loss_sum)) / counted
+            if not numpy.isfinite(mean_loss):
+                if bar is not None:
+                    bar.close()
+                fail(f"the loss became {mean_loss} in epoch {run.epoch + 1} by step {step}; "
+                     f"stopped. The last good checkpoint is {args.checkpoint_dir / 'last.npz'} "
+                     f"(if any epoch finished); try a lower --lr.", EXIT_NOT_FINITE)
+            if step % args.log_every == 0:
+                say(bar, f"Epoch [{run.epoch + 1}/{args.epochs}], Step [{step}/{steps}] "
+                         f"Loss: {mean_loss:.4f}")
+                run.log({"epoch": run.epoch + 1, "step": step, "loss": mean_loss})
+        if run.stop_signal is not None:
+            if bar is not None:
+                bar.close()
+            run.save("interrupted", step=step, rng_state=epoch_start_rng)
+            print(f"\n{run.stop_signal}: saved {args.checkpoint_dir / 'interrupted.npz'} "
+                  f"(epoch {run.epoch + 1}, step {step}); continue with --resume", flush=True)
+            sys.exit(128 + (signal.SIGINT if run.stop_signal == "SIGINT" else signal.SIGTERM))
+    if bar is not None:
+        bar.close()
+    run.skip_steps = 0
+    return mean_loss
+
+
+def evaluate(model, loader):
+    """Test accuracy in percent; correct answers are counted on the device and read once."""
+    model.eval()
+    correct = 0
+    with minires.no_grad():
+        for x, y in loader:
+            logits = model(minires.Tensor(x))
+            correct = correct + (logits.data.argmax(axis=1) == y).sum()
+    return 100.0 * float(backend.to_host(correct)) / len(loader.labels)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    select_backend(args)
+    (train_images, train_labels), (test_images, test_labels) = load_data(args)
+    run = Run(args)
+    if args.resume:
+        run.resume(args.resume)
+    test_loader = BatchLoader(test_images, test_labels, batch_size=args.batch_size)
+    if args.eval_only:
+        print(f"Accuracy of the model on the test images: {evaluate(run.model, test_loader):.2f} %")
+        return
+    train_loader = BatchLoader(train_images, train_labels, batch_size=args.batch_size,
+                               shuffle=True, augment=True, rng=run.rng)
+
+    def request_stop(signal_number, frame):
+        run.stop_signal = signal.Signals(signal_number).name
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    print(f"Training ResNet50_layer4 on {len(train_labels):,} images for {args.epochs} epoch(s), "
+          f"backend {args.backend}, batch {args.batch_size}, lr {run.optimizer.lr:g}", flush=True)
+    accuracy = None
+    while run.epoch < args.epochs:
+        started = time.perf_counter()
+        train_loss = train_epoch(run, train_loader)
+        train_seconds = time.perf_counter() - started
+        accuracy = evaluate(run.model, test_loader)
+        run.epoch += 1
+        run.scheduler.step()
+        run.save("last")
+        if run.epoch % args.lr_step == 0:
+            run.save(f"resnet50_epoch{run.epoch}", torch_copy=True)
+        speed = len(train_labels) / train_seconds
+        print(f"Epoch {run.epoch}/{args.epochs}: train loss {train_loss:.4f}, test accuracy "
+              f"{accuracy:.2f} %, {train_seconds:.1f} s ({speed:.1f} images/s)", flush=True)
+        run.log({"epoch": run.epoch, "train_loss": train_loss, "test_accuracy": accuracy,
+                 "lr": run.optimizer.lr, "seconds": train_seconds, "images_per_second": speed})
+    run.save("resnet50_final", torch_copy=True)
+    if accuracy is None:        # resumed a run that had already finished
+        accuracy = evaluate(run.model, test_loader)
+    print(f"Accuracy of the model on the test images: {accuracy:.2f} %")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"Peak resident memory: {peak_mb:.0f} MB; checkpoints in {args.checkpoint_dir}")
+
+
+if __name__ == "__main__":
+    main()
