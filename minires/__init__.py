@@ -17,7 +17,8 @@ from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.gradcheck import GradcheckError, gradcheck
 from minires.random import manual_seed
 from minires.summary import summary
+from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 __all__ = ["Function", "GradcheckError", "Tensor", "functional", "get_backend", "gradcheck",
-           "is_grad_enabled", "manual_seed", "models", "nn", "no_grad", "optim", "set_backend",
-           "summary", "to_device", "to_host"]
+           "is_grad_enabled", "load_torch_state_dict", "manual_seed", "models", "nn", "no_grad",
+           "optim", "save_torch_state_dict", "set_backend", "summary", "to_device", "to_host"]
