@@ -13,7 +13,6 @@ gradient keep it in ``.grad``, summed over backward calls until zeroed; the
 graph is freed as it is walked, so the forward's activations do not pile up.
 """
 import contextlib
-import weakref
 
 import numpy
 
@@ -130,15 +129,14 @@ class Tensor:
             return
 
         functions = _topological_order(self.creator)
-        grads = {id(self): gradient}    # gradients of the non-leaf tensors still to use
+        grads = {id(self.creator): gradient}    # gradient of each Function's output, by Function
         for function in reversed(functions):
             if function.inputs is None:
                 raise RuntimeError(
                     "backward through a graph that has already been freed: a graph can be "
                     "walked once; run the forward again, or pass retain_graph=True the first time")
-            output = function.output()
-            gy = grads.pop(id(output), None) if output is not None else None
-            if gy is None:      # this output does not lead to self (an unused branch)
+            gy = grads.pop(id(function), None)
+            if gy is None:      # this Function's output does not lead to self (an unused branch)
                 continue
             gxs = function.backward(gy)
             if not isinstance(gxs, tuple):
@@ -150,10 +148,10 @@ class Tensor:
                     gx = gx.astype(x.dtype)
                 if x.creator is None:
                     _accumulate_leaf_grad(x, gx)
-                elif id(x) in grads:
-                    grads[id(x)] = grads[id(x)] + gx
+                elif id(x.creator) in grads:
+                    grads[id(x.creator)] = grads[id(x.creator)] + gx
                 else:
-                    grads[id(x)] = gx
+                    grads[id(x.creator)] = gx
             if not retain_graph:
                 function.release()
 
@@ -290,7 +288,6 @@ class Function:
             output.requires_grad = True
             output.creator = self
             self.inputs = tensors
-            self.output = weakref.ref(output)   # a weak link: output -> creator -> output is no cycle
         return output
 
     def forward(self, *xs):

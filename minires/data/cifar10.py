@@ -107,7 +107,8 @@ def download(url, destination, md5, *, progress=True, retries=5, timeout=30, bac
             break
         except transient as error:
             if attempt == retries:
-                raise DownloadError(_unreachable_message(url, destination, attempt + 1, error)) from error
+                message = _unreachable_message(url, destination, attempt + 1, error)
+                raise DownloadError(message) from error
             # The .part is kept, so the next attempt resumes where this one stopped.
             time.sleep(backoff * 2 ** attempt)
     if md5 is not None:
@@ -154,7 +155,8 @@ def _fetch(requests, url, partial, timeout, progress):
                 f"at a mirror, or put {ARCHIVE_NAME} or the extracted {FOLDER_NAME}/ into "
                 f"the data folder {partial.parent.resolve()}.")
         if status not in (200, 206):
-            raise DownloadError(f"could not download {url}: unexpected HTTP {status} {response.reason}")
+            raise DownloadError(f"could not download {url}: unexpected HTTP {status} "
+                                f"{response.reason}")
         if status == 200:
             offset = 0          # a full answer (the server ignored or got no Range): restart
         length = response.headers.get("Content-Length")
