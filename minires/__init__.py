@@ -11,7 +11,7 @@
     loss.backward()
     optimizer.step()
 """
-from minires import functional, models, nn, optim
+from minires import functional, models, nn, optim, profiler
 from minires.autograd import Function, Tensor, is_grad_enabled, no_grad
 from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.gradcheck import GradcheckError, gradcheck
@@ -21,4 +21,4 @@ from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 __all__ = ["Function", "GradcheckError", "Tensor", "functional", "get_backend", "gradcheck",
            "is_grad_enabled", "load_torch_state_dict", "manual_seed", "models", "nn", "no_grad",
-           "optim", "save_torch_state_dict", "set_backend", "summary", "to_device", "to_host"]
+           "optim", "profiler", "save_torch_state_dict", "set_backend", "summary", "to_device", "to_host"]

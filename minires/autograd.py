@@ -13,6 +13,7 @@ gradient keep it in ``.grad``, summed over backward calls until zeroed; the
 graph is freed as it is walked, so the forward's activations do not pile up.
 """
 import contextlib
+import time
 
 import numpy
 
@@ -24,6 +25,19 @@ class _GradMode:
 
 
 _grad_mode = _GradMode()
+
+
+class _Profiling:
+    report = None       # a minires.profiler.Report while profiling
+
+
+_profiling = _Profiling()
+
+
+def set_profiler(report):
+    """Send the time of every Function call to ``report.add`` (None stops); returns the previous."""
+    previous, _profiling.report = _profiling.report, report
+    return previous
 
 
 @contextlib.contextmanager
@@ -138,7 +152,7 @@ class Tensor:
             gy = grads.pop(id(function), None)
             if gy is None:      # this Function's output does not lead to self (an unused branch)
                 continue
-            gxs = function.backward(gy)
+            gxs = _timed(function, "backward", function.backward, gy)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for x, gx in zip(function.inputs, gxs):
@@ -282,7 +296,7 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = [as_tensor(x, like=_first_tensor(inputs)) for x in inputs]
-        y = self.forward(*(t.data for t in tensors))
+        y = _timed(self, "forward", self.forward, *(t.data for t in tensors))
         output = Tensor(y)
         if _grad_mode.enabled and any(t.requires_grad for t in tensors):
             output.requires_grad = True
@@ -300,6 +314,16 @@ class Function:
         """Drop the inputs and everything forward saved, once backward has used them."""
         vars(self).clear()
         self.inputs = None      # marks the graph as freed
+
+
+def _timed(function, phase, method, *arguments):
+    """``method(*arguments)``, timed when a profiler is listening."""
+    if _profiling.report is None:
+        return method(*arguments)
+    start = time.perf_counter()
+    result = method(*arguments)
+    _profiling.report.add(type(function).__name__, phase, time.perf_counter() - start)
+    return result
 
 
 def _first_tensor(values):

@@ -15,7 +15,7 @@ per-channel statistic is a column sum.
 from minires import backend
 from minires.autograd import Function, Tensor
 from minires.functional.conv import check_image_input
-from minires.functional.layout import from_rows, to_rows
+from minires.functional.layout import column_sums, from_rows, to_rows
 
 
 class BatchNorm2d(Function):
@@ -28,18 +28,21 @@ class BatchNorm2d(Function):
         N, C, H, W = x.shape
         x_rows = to_rows(x)                                       # (M, C)
         if self.training:
-            mean = x_rows.mean(axis=0)                            # (C,)
-            x_centered = x_rows - mean                            # (M, C)
-            var = (x_centered * x_centered).mean(axis=0)          # (C,) biased
+            mean = column_sums(x_rows) / len(x_rows)              # (C,)
+            y_rows = x_rows - mean                                # (M, C) centred, becomes y
+            var = xp.einsum("mc,mc->c", y_rows, y_rows) / len(x_rows)   # (C,) biased
             self._update_running_stats(mean, var, len(x_rows))
         else:
             mean, var = self.running_mean, self.running_var       # (C,), (C,)
-            x_centered = x_rows - mean                            # (M, C)
-        inv_std = 1.0 / xp.sqrt(var + self.eps)                   # (C,)
-        x_hat = x_centered * inv_std.astype(x.dtype)              # (M, C)
-        y = x_hat * gamma + beta                                  # (M, C)
-        self.x_hat, self.inv_std, self.gamma = x_hat, inv_std, gamma   # what backward needs
-        return from_rows(y, N, H, W)                              # (N, C, H, W)
+            y_rows = x_rows - mean                                # (M, C)
+        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)     # (C,)
+        scale = gamma * inv_std                                   # (C,)
+        y_rows *= scale                                           # in place: no new (M, C) array
+        y_rows += beta
+        # backward rebuilds x_hat = (x - mean) * inv_std from x, which the previous
+        # layer keeps alive anyway, instead of storing another (M, C) array
+        self.x_rows, self.mean, self.inv_std, self.scale = x_rows, mean, inv_std, scale
+        return from_rows(y_rows, N, H, W)                         # (N, C, H, W)
 
     def _update_running_stats(self, mean, var, M):
         if self.running_mean is None:
@@ -52,17 +55,24 @@ class BatchNorm2d(Function):
         self.running_var += m * unbiased_var
 
     def backward(self, gy):
+        xp = backend.get_array_module()
         gy_rows = to_rows(gy)                                     # (M, C)
-        gbeta = gy_rows.sum(axis=0)                               # (C,)
-        ggamma = (gy_rows * self.x_hat).sum(axis=0)               # (C,)
-        scale = self.gamma * self.inv_std                         # (C,)
+        M = len(gy_rows)
+        gbeta = column_sums(gy_rows)                              # (C,)
+        # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), with no (M, C) temporary
+        ggamma = self.inv_std * (xp.einsum("mc,mc->c", gy_rows, self.x_rows) - self.mean * gbeta)
         if self.training:
-            # mean and var depend on x too: d/dx of x_hat through them gives
-            # gx = gamma/std * (gy - mean(gy) - x_hat * mean(gy * x_hat))
-            M = len(gy_rows)
-            gx_rows = scale * (gy_rows - (gbeta + self.x_hat * ggamma) * (1.0 / M))  # (M, C)
+            # mean and var depend on x too; differentiating through them gives
+            # gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)),
+            # an affine function of gy and x per channel: gx = gy * a + x * b + c
+            a = self.scale                                        # (C,)
+            b = -self.scale * self.inv_std * ggamma / M           # (C,)
+            c = -a * gbeta / M - self.mean * b                    # (C,)
+            gx_rows = gy_rows * a                                 # (M, C)
+            gx_rows += self.x_rows * b
+            gx_rows += c
         else:
-            gx_rows = gy_rows * scale                             # (M, C)
+            gx_rows = gy_rows * self.scale                        # (M, C)
         N, C, H, W = gy.shape
         return from_rows(gx_rows, N, H, W), ggamma, gbeta         # (N, C, H, W), (C,), (C,)
 
