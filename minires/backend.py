@@ -113,6 +113,15 @@ def scatter_add(target, index, values):
         cupyx.scatter_add(target, index, values)
 
 
+def synchronize():
+    """Wait until the device has finished its queued work (no-op on NumPy).
+
+    GPU kernels run asynchronously: time GPU work only after synchronising.
+    """
+    if not is_host() and hasattr(_active.xp, "cuda"):
+        _active.xp.cuda.get_current_stream().synchronize()
+
+
 def free_memory():
     """Give CuPy's cached device memory back to the driver (no-op on NumPy).
 

@@ -1,0 +1,82 @@
+"""Training and evaluation speed of ResNet50_layer4 on the active backend, in images/s.
+
+    python benchmarks/gpu_speed.py                       # CuPy on the GPU, batches 100 and 256
+    python benchmarks/gpu_speed.py --tf32                # let float32 matmuls use TF32
+    python benchmarks/gpu_speed.py --backend numpy       # the same measurement on the CPU
+
+For users with a GPU (no machine of the project has one): please report the
+printed table. Each figure is the median of several timed rounds after a
+warm-up, with the device synchronised before every clock read.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy
+
+import minires
+import minires.functional as F
+from minires import backend
+from minires.models import ResNet50_layer4
+
+
+def measure(step, batch, rounds, steps):
+    step()                                   # warm-up: memory pool, cuBLAS handles
+    backend.synchronize()
+    seconds = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        backend.synchronize()
+        seconds.append((time.perf_counter() - start) / steps)
+    return batch / statistics.median(seconds)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=backend.BACKENDS, default="cupy")
+    parser.add_argument("--batches", type=int, nargs="+", default=[100, 256])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
+    parser.add_argument("--tf32", action="store_true")
+    args = parser.parse_args()
+    if args.tf32:
+        os.environ["CUPY_TF32"] = "1"
+    if args.backend == "cupy" and backend.cupy_problem() is not None:
+        print(f"error: {backend.cupy_problem()}", file=sys.stderr)
+        sys.exit(2)
+    backend.set_backend(args.backend)
+
+    minires.manual_seed(0)
+    model = ResNet50_layer4()
+    optimizer = minires.optim.Adam(model.parameters(), lr=1e-3)
+    print(f"backend {args.backend}, tf32 {'on' if args.tf32 else 'off'}")
+    print("| batch | training images/s | evaluation images/s |")
+    print("|---:|---:|---:|")
+    for batch in args.batches:
+        rng = numpy.random.default_rng(0)
+        x = minires.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=numpy.float32))
+        y = backend.to_device(rng.integers(0, 10, size=batch))
+
+        def train_step():
+            model.train()
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        def eval_step():
+            model.eval()
+            with minires.no_grad():
+                model(x)
+
+        train = measure(train_step, batch, args.rounds, args.steps)
+        evaluate = measure(eval_step, batch, args.rounds, args.steps)
+        print(f"| {batch} | {train:,.1f} | {evaluate:,.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
