@@ -72,7 +72,7 @@ class Tensor:
         if isinstance(data, xp.ndarray):
             self.data = data if dtype is None else data.astype(dtype, copy=False)
         else:
-            if dtype is None and not isinstance(data, numpy.ndarray):
+            if dtype is None and not isinstance(data, (numpy.ndarray, numpy.generic)):
                 dtype = numpy.float32
             self.data = backend.to_device(data, dtype=dtype)
         self.requires_grad = requires_grad
@@ -138,6 +138,9 @@ class Tensor:
             gradient = gradient.data.astype(self.dtype, copy=False)
         else:
             gradient = backend.to_device(gradient, dtype=self.dtype)
+        if tuple(gradient.shape) != tuple(self.shape):
+            raise RuntimeError(f"backward(): gradient of shape {tuple(gradient.shape)} for a tensor "
+                               f"of shape {tuple(self.shape)}")
         if self.creator is None:
             _accumulate_leaf_grad(self, gradient)
             return

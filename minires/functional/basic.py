@@ -87,7 +87,8 @@ class Pow(Function):
     """``x ** p`` for a constant exponent ``p``."""
 
     def __init__(self, exponent):
-        self.exponent = exponent
+        # a Python number: a NumPy float64 scalar would turn float32 data into float64
+        self.exponent = exponent.item() if hasattr(exponent, "item") else exponent
 
     def forward(self, x):
         self.x = x

@@ -63,10 +63,11 @@ class BatchNorm2d(Module):
         self.register_buffer("num_batches_tracked", numpy.zeros((), dtype=numpy.int64))
 
     def forward(self, x):
+        y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                         self.training, self.momentum, self.eps)
         if self.training:
             self.num_batches_tracked.data += 1
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+        return y
 
     def __repr__(self):
         return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
