@@ -33,13 +33,17 @@ def from_rows(rows, N, H, W):
 
 
 def column_sums(rows):
-    """(M, C) -> (C,): rows.sum(axis=0), computed as ones(M) @ rows.
+    """(M, C) -> (C,): rows.sum(axis=0).
 
-    A matrix-vector product runs in BLAS (on every core), about 3x faster here
-    than NumPy's axis-0 reduction (0.09 ms against 0.27 ms for 6400 x 256).
+    On the CPU it is computed as ones(M) @ rows: a matrix-vector product runs in
+    BLAS on every core, about 3x faster than NumPy's axis-0 reduction (0.09 ms
+    against 0.27 ms for 6400 x 256). On a GPU the reduction is one kernel, the
+    product two (it must make the ones first).
     """
     xp = backend.get_array_module()
-    return xp.ones(len(rows), dtype=rows.dtype) @ rows        # (C,)
+    if backend.is_host():
+        return xp.ones(len(rows), dtype=rows.dtype) @ rows    # (C,)
+    return rows.sum(axis=0)                                   # (C,)
 
 
 def channels_last(x):

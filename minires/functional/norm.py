@@ -35,7 +35,7 @@ class BatchNorm2d(Function):
         else:
             mean, var = self.running_mean, self.running_var       # (C,), (C,)
             y_rows = x_rows - mean                                # (M, C)
-        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)     # (C,)
+        inv_std = (var + self.eps) ** -0.5                        # (C,)
         scale = gamma * inv_std                                   # (C,)
         y_rows *= scale                                           # in place: no new (M, C) array
         y_rows += beta
