@@ -64,12 +64,15 @@ class BatchNorm2d(Function):
         if self.training:
             # mean and var depend on x too; differentiating through them gives
             # gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)),
-            # an affine function of gy and x per channel: gx = gy * a + x * b + c
+            # per channel an affine function of gy and of the centred input:
+            # gx = (x - mean) * b + gy * a + c. (Centring first avoids the
+            # cancellation of x * b against a large constant when |mean| >> std.)
             a = self.scale                                        # (C,)
             b = -self.scale * self.inv_std * ggamma / M           # (C,)
-            c = -a * gbeta / M - self.mean * b                    # (C,)
-            gx_rows = gy_rows * a                                 # (M, C)
-            gx_rows += self.x_rows * b
+            c = -a * gbeta / M                                    # (C,)
+            gx_rows = self.x_rows - self.mean                     # (M, C)
+            gx_rows *= b
+            gx_rows += gy_rows * a
             gx_rows += c
         else:
             gx_rows = gy_rows * self.scale                        # (M, C)
