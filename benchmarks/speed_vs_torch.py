@@ -13,7 +13,6 @@ here: minires never imports it.
 """
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -124,15 +123,27 @@ def images_per_second(runners, task, batch, rounds, steps):
     return {name: batch / statistics.median(seconds) for name, seconds in times.items()}
 
 
+def peak_resident_mb():
+    """This process's peak resident memory (VmHWM), in MB.
+
+    Not getrusage's ru_maxrss: Linux carries that across fork and exec, so a
+    child started from a large parent would report the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (not Linux?)")
+
+
 def peak_memory_mb(framework, steps=3):
     """Peak resident memory (MB) of a fresh process training ``steps`` steps at batch 100."""
+    runner = "MiniresRunner" if framework == "minires" else "TorchRunner"
     code = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}, {TESTS!r}]; "
-            f"import speed_vs_torch as b, resource; "
-            f"r = b.{'MiniresRunner' if framework == 'minires' else 'TorchRunner'}(100); "
-            f"[r.train_step() for _ in range({steps})]; "
-            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            f"import speed_vs_torch as b; r = b.{runner}(100); "
+            f"[r.train_step() for _ in range({steps})]; print(b.peak_resident_mb())")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(output.stdout.split()[-1]) / 1024
+    return float(output.stdout.split()[-1])
 
 
 def main():
