@@ -319,7 +319,11 @@ class Function:
     inputs = ()
 
     def __call__(self, *inputs):
-        tensors = [as_tensor(x, like=_first_tensor(inputs)) for x in inputs]
+        if all(isinstance(x, Tensor) for x in inputs):
+            tensors = inputs
+        else:
+            like = _first_tensor(inputs)
+            tensors = [as_tensor(x, like=like) for x in inputs]
         y = _timed(self, "forward", self.forward, *(t.data for t in tensors))
         output = Tensor(y)
         if _grad_mode.enabled and any(t.requires_grad for t in tensors):

@@ -101,22 +101,28 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
     """
     stride, padding = pair(stride), pair(padding)
     OC, C, KH, KW = weight.shape
-    name = f"Conv2d({C}, {OC}, k={KH if KH == KW else (KH, KW)})"
+
+    def name():
+        return f"Conv2d({C}, {OC}, k={KH if KH == KW else (KH, KW)})"
     check_image_input(name, input, C, (KH, KW), padding)
     if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"{name}: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
+        raise ValueError(f"{name()}: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
     function = Conv2d(stride, padding)
     return function(input, weight) if bias is None else function(input, weight, bias)
 
 
 def check_image_input(name, x, C, kernel, padding):
-    """Raise a ValueError naming the layer unless x is (N, C, H, W) and large enough for the kernel."""
+    """Raise a ValueError naming the layer unless x is (N, C, H, W) and large enough for the kernel.
+
+    ``name`` is a function giving the layer's name: it is built only for an error,
+    since this check runs on every call of every layer.
+    """
     shape = tuple(x.shape)
     if len(shape) != 4 or (C is not None and shape[1] != C):
         channels = "C" if C is None else C
-        raise ValueError(f"{name}: expected input (N, {channels}, H, W), got {shape}")
+        raise ValueError(f"{name()}: expected input (N, {channels}, H, W), got {shape}")
     KH, KW = kernel
     PH, PW = padding
     if shape[2] + 2 * PH < KH or shape[3] + 2 * PW < KW:
-        raise ValueError(f"{name}: input {shape} is too small for a {KH}x{KW} kernel with "
+        raise ValueError(f"{name()}: input {shape} is too small for a {KH}x{KW} kernel with "
                          f"padding {padding}: needs H + 2*{PH} >= {KH} and W + 2*{PW} >= {KW}")

@@ -94,7 +94,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     C = next((len(v) for v in (weight, running_mean) if v is not None),
              input.shape[1] if input.ndim == 4 else None)    # the layer's channels, if known
-    check_image_input(f"BatchNorm2d({C})", input, C, (1, 1), (0, 0))
+    check_image_input(lambda: f"BatchNorm2d({C})", input, C, (1, 1), (0, 0))
     if training and input.shape[0] * input.shape[2] * input.shape[3] < 2:
         raise ValueError(f"BatchNorm2d({C}): training needs more than one value per channel, "
                          f"got input {tuple(input.shape)}")

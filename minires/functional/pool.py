@@ -93,8 +93,10 @@ def _pool_arguments(layer, input, kernel_size, stride, padding):
     kernel = pair(kernel_size)
     stride = kernel if stride is None else pair(stride)
     padding = pair(padding)
-    name = f"{layer}(kernel_size={kernel_size}, stride={stride}, padding={padding})"
+
+    def name():
+        return f"{layer}(kernel_size={kernel_size}, stride={stride}, padding={padding})"
     if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
-        raise ValueError(f"{name}: padding must be at most half the kernel size")
+        raise ValueError(f"{name()}: padding must be at most half the kernel size")
     check_image_input(name, input, None, kernel, padding)
     return kernel, stride, padding

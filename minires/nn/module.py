@@ -34,25 +34,26 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                "before assigning attributes")
+        is_buffer = name in self._buffers and isinstance(value, Tensor)
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
-        if isinstance(value, Parameter):
+        if is_buffer:               # a new value for a buffer stays a buffer
+            self._buffers[name] = value
+        elif isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
-        else:
-            object.__setattr__(self, name, value)
+        # also a plain attribute, so reading self.weight costs no lookup through the registries
+        object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
-        for registry in ("_parameters", "_buffers", "_modules"):
-            entries = self.__dict__.get(registry, {})
-            if name in entries:
-                return entries[name]
+    def __getattr__(self, name):        # only called when normal lookup fails
         raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def register_buffer(self, name, value):
         """Keep ``value`` (a Tensor) as saved, untrained state under ``name``."""
-        self._buffers[name] = value if isinstance(value, Tensor) else Tensor(value)
+        tensor = value if isinstance(value, Tensor) else Tensor(value)
+        self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
 
     # --- calling ---------------------------------------------------------------------
     def forward(self, *inputs):
