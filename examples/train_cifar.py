@@ -49,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--backend", choices=backend.BACKENDS, default="numpy",
                         help="numpy runs on the CPU; cupy on an NVIDIA GPU (pip install -e \".[cuda]\")")
     parser.add_argument("--epochs", type=int, default=1, help="total epochs of the run")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=100, help="images per training step")
     parser.add_argument("--lr", type=float, default=0.001, help="Adam learning rate")
     parser.add_argument("--lr-step", type=int, default=20, help="divide the lr every this many epochs")
     parser.add_argument("--lr-factor", type=float, default=3.0, help="... by this factor")
@@ -69,9 +69,13 @@ def parse_args(argv=None):
     parser.add_argument("--tf32", action="store_true",
                         help="cupy only: let float32 matrix multiplies use TF32 tensor cores")
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "lr_step", "log_every"):
-        if getattr(args, name) < 1:
+    for name in ("epochs", "batch_size", "lr_step", "log_every", "limit_train", "limit_test"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not args.lr >= 0:
+        parser.error("--lr must be 0 or more")
+    if not args.lr_factor > 0:
+        parser.error("--lr-factor must be more than 0")
     return args
 
 
@@ -112,17 +116,20 @@ class Run:
                                       gamma=1 / args.lr_factor)
         self.rng = numpy.random.default_rng([args.seed, 1])    # data order and augmentation
         self.epoch, self.skip_steps = 0, 0
+        self.skipped_loss = (0.0, 0)      # loss sum and step count of the steps before an interruption
         self.stop_signal = None
-        args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = open(args.checkpoint_dir / "metrics.jsonl", "a")
+        try:
+            args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            self.metrics = open(args.checkpoint_dir / "metrics.jsonl", "a")
+        except OSError as error:
+            fail(f"--checkpoint-dir {args.checkpoint_dir}: cannot write there ({error.strerror})")
 
     def resume(self, path):
-        if not path.is_file():
-            fail(f"--resume {path}: no such file")
         try:
             if _is_minires_checkpoint(path):
                 meta = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
                 self.epoch, self.skip_steps = meta["epoch"], meta["step"]
+                self.skipped_loss = tuple(meta.get("progress", {}).get("loss", (0.0, 0)))
                 self.rng.bit_generator.state = meta["rng_state"]
                 where = f"epoch {self.epoch}" + (f", step {self.skip_steps}" if self.skip_steps else "")
                 print(f"Resumed {path} at {where}")
@@ -136,7 +143,7 @@ class Run:
         self.metrics.write(json.dumps(record) + "\n")
         self.metrics.flush()
 
-    def save(self, name, step=0, rng_state=None, torch_copy=False):
+    def save(self, name, step=0, rng_state=None, torch_copy=False, loss=None):
         """Write ``name``.npz (and ``name``.ckpt for PyTorch) in the checkpoint folder."""
         folder = self.args.checkpoint_dir
         settings = {key: str(value) if isinstance(value, Path) else value
@@ -144,7 +151,8 @@ class Run:
         rng = numpy.random.default_rng()
         rng.bit_generator.state = rng_state or self.rng.bit_generator.state
         save_checkpoint(folder / f"{name}.npz", self.model, self.optimizer, self.scheduler,
-                        epoch=self.epoch, step=step, settings=settings, rng=rng)
+                        epoch=self.epoch, step=step, settings=settings, rng=rng,
+                        progress={"loss": loss} if loss is not None else None)
         if torch_copy:
             save_torch_state_dict({key: backend.to_host(value)
                                    for key, value in self.model.state_dict().items()},
@@ -178,7 +186,8 @@ def train_epoch(run, loader):
     steps = len(loader)
     bar = progress_bar(steps * args.batch_size, f"epoch {run.epoch + 1}/{args.epochs}")
     model.train()
-    loss_sum, counted, mean_loss = 0.0, 0, float("nan")
+    loss_sum, counted = run.skipped_loss if run.skip_steps else (0.0, 0)
+    mean_loss = float("nan")
     for step, (x, y) in enumerate(loader, start=1):
         if step <= run.skip_steps:      # resuming mid-epoch: same draws, no training
             continue
@@ -195,9 +204,11 @@ def train_epoch(run, loader):
             if not numpy.isfinite(mean_loss):
                 if bar is not None:
                     bar.close()
+                last = args.checkpoint_dir / "last.npz"
+                kept = (f"the last good checkpoint is {last}" if last.is_file()
+                        else "no epoch had finished, so there is no checkpoint")
                 fail(f"the loss became {mean_loss} in epoch {run.epoch + 1} by step {step}; "
-                     f"stopped. The last good checkpoint is {args.checkpoint_dir / 'last.npz'} "
-                     f"(if any epoch finished); try a lower --lr.", EXIT_NOT_FINITE)
+                     f"stopped: {kept}. Try a lower --lr.", EXIT_NOT_FINITE)
             if step % args.log_every == 0:
                 say(bar, f"Epoch [{run.epoch + 1}/{args.epochs}], Step [{step}/{steps}] "
                          f"Loss: {mean_loss:.4f}")
@@ -205,13 +216,16 @@ def train_epoch(run, loader):
         if run.stop_signal is not None:
             if bar is not None:
                 bar.close()
-            run.save("interrupted", step=step, rng_state=epoch_start_rng)
+            run.save("interrupted", step=step, rng_state=epoch_start_rng,
+                     loss=(float(backend.to_host(loss_sum)), counted))
             print(f"\n{run.stop_signal}: saved {args.checkpoint_dir / 'interrupted.npz'} "
                   f"(epoch {run.epoch + 1}, step {step}); continue with --resume", flush=True)
             sys.exit(128 + (signal.SIGINT if run.stop_signal == "SIGINT" else signal.SIGTERM))
     if bar is not None:
         bar.close()
     run.skip_steps = 0
+    if counted:
+        mean_loss = float(backend.to_host(loss_sum)) / counted
     return mean_loss
 
 
@@ -228,6 +242,8 @@ def evaluate(model, loader):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.resume and not args.resume.is_file():
+        fail(f"--resume {args.resume}: no such file")
     select_backend(args)
     (train_images, train_labels), (test_images, test_labels) = load_data(args)
     run = Run(args)
@@ -250,9 +266,11 @@ def main(argv=None):
     accuracy = None
     while run.epoch < args.epochs:
         started = time.perf_counter()
-        train_loss = train_epoch(run, train_loader)
+        with numpy.errstate(over="ignore", invalid="ignore"):    # a diverging loss is reported below
+            train_loss = train_epoch(run, train_loader)
         train_seconds = time.perf_counter() - started
         accuracy = evaluate(run.model, test_loader)
+        lr = run.optimizer.lr                  # the lr this epoch trained with
         run.epoch += 1
         run.scheduler.step()
         run.save("last")
@@ -262,7 +280,7 @@ def main(argv=None):
         print(f"Epoch {run.epoch}/{args.epochs}: train loss {train_loss:.4f}, test accuracy "
               f"{accuracy:.2f} %, {train_seconds:.1f} s ({speed:.1f} images/s)", flush=True)
         run.log({"epoch": run.epoch, "train_loss": train_loss, "test_accuracy": accuracy,
-                 "lr": run.optimizer.lr, "seconds": train_seconds, "images_per_second": speed})
+                 "lr": lr, "seconds": train_seconds, "images_per_second": speed})
     run.save("resnet50_final", torch_copy=True)
     if accuracy is None:        # resumed a run that had already finished
         accuracy = evaluate(run.model, test_loader)

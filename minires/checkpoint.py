@@ -26,7 +26,7 @@ VERSION = 1
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0, settings=None,
-                    rng=None):
+                    rng=None, progress=None):
     """Write a resumable checkpoint to ``path`` (atomically).
 
     Args:
@@ -34,6 +34,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
         epoch: completed epochs. step: batches done in the next epoch (0 at an epoch end).
         settings: a JSON-serialisable dict (e.g. the command-line arguments).
         rng: a ``numpy.random.Generator`` whose state is saved (the data order and augmentation).
+        progress: a JSON-serialisable dict of the caller's own (e.g. the running loss of
+            an interrupted epoch); returned under ``meta["progress"]`` by ``load_checkpoint``.
     """
     arrays = {f"model/{key}": backend.to_host(value) for key, value in model.state_dict().items()}
     meta = {"format": FORMAT, "version": VERSION, "epoch": epoch, "step": step,
@@ -50,6 +52,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
         meta["scheduler"] = scheduler.state_dict()
     if rng is not None:
         meta["rng_state"] = rng.bit_generator.state
+    if progress is not None:
+        meta["progress"] = progress
     arrays["meta"] = numpy.array(json.dumps(meta))
     _atomic_savez(path, arrays)
 

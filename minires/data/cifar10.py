@@ -66,7 +66,7 @@ class _TransientError(Exception):
     """A failure worth retrying that requests does not raise itself (HTTP 5xx, short body)."""
 
 
-def download(url, destination, md5, *, progress=True, retries=5, timeout=30, backoff=1.0):
+def download(url, destination, md5, *, progress=True, retries=4, timeout=30, backoff=1.0):
     """Download ``url`` to ``destination``, resuming, retrying and checking its md5.
 
     Bytes stream into ``<destination>.part``; only a complete file whose md5 matches is

@@ -1,0 +1,400 @@
+"""examples/train_cifar.py end to end: the course's log lines, metrics, checkpoints, exact resume,
+interruption, a diverging loss and bad command lines.
+
+Every run trains ResNet50_layer4 on a synthetic CIFAR-10 folder of 40 training images (8 per
+record file, in the official binary layout), so no network is used and a run takes seconds. Runs
+that several tests read are module-scoped fixtures. The script runs as a subprocess (as a user
+runs it), except where a test must replace a function inside it (the download's waiting).
+"""
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "examples" / "train_cifar.py"
+# One BLAS thread: on batches of 10 a second one gains nothing (measured: same wall time, half
+# the CPU time), and on a busy 2-core machine its spinning slows every run down.
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+FLAGS = ("--backend", "--epochs", "--batch-size", "--lr", "--lr-step", "--lr-factor", "--seed",
+         "--data-dir", "--data-url", "--resume", "--checkpoint-dir", "--eval-only",
+         "--limit-train", "--limit-test", "--log-every", "--identity-shortcut", "--tf32")
+STEP_LINE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Step \[(\d+)/(\d+)\] Loss: \d+\.\d{4}$")
+ACCURACY_LINE = re.compile(r"(?m)^Accuracy of the model on the test images: (\d+\.\d\d) %$")
+RECORDS_PER_FILE = 8                        # 5 x 8 = 40 training images, 8 test images
+TRAIN_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)]
+
+
+def write_cifar_folder(data_dir, records_per_file=RECORDS_PER_FILE, seed=0):
+    """A CIFAR-10 folder in the official binary layout: 1 label byte + 3,072 pixel bytes."""
+    folder = Path(data_dir) / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    rng = numpy.random.default_rng(seed)
+    for name in TRAIN_FILES + ["test_batch.bin"]:
+        records = rng.integers(0, 256, size=(records_per_file, 3073), dtype=numpy.uint8)
+        records[:, 0] = rng.integers(0, 10, size=records_per_file)      # labels 0..9
+        records.tofile(folder / name)
+    (folder / "batches.meta.txt").write_text("airplane\nautomobile\nbird\ncat\ndeer\n"
+                                             "dog\nfrog\nhorse\nship\ntruck\n")
+    return Path(data_dir)
+
+
+def run_script(*args, timeout=180):
+    """Run the script as a user does (stdout is a pipe, not a terminal); CompletedProcess."""
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_ok(*args):
+    result = run_script(*args)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def read_checkpoint(path):
+    """A minires .npz checkpoint as (arrays by name, meta dict), read without pickle."""
+    with numpy.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return arrays, json.loads(str(arrays.pop("meta")))
+
+
+def read_metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_state(path_a, path_b):
+    """Model and optimizer states of two checkpoints are bit-identical."""
+    arrays_a, meta_a = read_checkpoint(path_a)
+    arrays_b, meta_b = read_checkpoint(path_b)
+    assert sorted(arrays_a) == sorted(arrays_b)
+    assert any(name.startswith("optimizer/") for name in arrays_a)
+    differing = [name for name in arrays_a if not numpy.array_equal(arrays_a[name], arrays_b[name])]
+    assert differing == [], f"{len(differing)} entries differ, e.g. {differing[:5]}"
+    assert meta_a["optimizer"] == meta_b["optimizer"]      # lr and Adam's step count
+    assert meta_a["scheduler"] == meta_b["scheduler"]
+    assert meta_a["epoch"] == meta_b["epoch"]
+
+
+def assert_no_traceback(result):
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_cifar_folder(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def common(data_dir):
+    """Arguments of the training runs: 4 steps of 10 images an epoch, lr divided by 4 each epoch."""
+    return ["--data-dir", data_dir, "--batch-size", 10, "--limit-test", 10, "--seed", 7,
+            "--lr-step", 1, "--lr-factor", 4]
+
+
+@pytest.fixture(scope="module")
+def run_one_epoch(common, tmp_path_factory):
+    """Run B: one epoch, a loss line at every step."""
+    folder = tmp_path_factory.mktemp("one_epoch")
+    return run_ok(*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", folder), folder
+
+
+@pytest.fixture(scope="module")
+def run_two_epochs(common, tmp_path_factory):
+    """Run A: two epochs in one go, a loss line every 3 steps (step 3 of 4)."""
+    folder = tmp_path_factory.mktemp("two_epochs")
+    return run_ok(*common, "--epochs", 2, "--log-every", 3, "--checkpoint-dir", folder), folder
+
+
+@pytest.fixture(scope="module")
+def run_resumed(common, run_one_epoch, tmp_path_factory):
+    """Run C: run B's last.npz continued to two epochs, into another folder."""
+    folder = tmp_path_factory.mktemp("resumed")
+    result = run_ok(*common, "--epochs", 2, "--log-every", 3, "--checkpoint-dir", folder,
+                    "--resume", run_one_epoch[1] / "last.npz")
+    return result, folder
+
+
+# ---------------------------------------------------------------- command line and output format
+
+def test_help_lists_every_flag():
+    result = run_ok("--help")
+    missing = [flag for flag in FLAGS
+               if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", result.stdout)]
+    assert missing == []
+
+
+def test_log_lines_have_the_course_format(run_one_epoch):
+    result, _ = run_one_epoch
+    lines = result.stdout.splitlines()
+    step_lines = [line for line in lines if line.startswith("Epoch [")]
+    assert [STEP_LINE.match(line) is not None for line in step_lines] == [True] * len(step_lines), \
+        step_lines
+    assert [line.split("Loss")[0] for line in step_lines] == [
+        f"Epoch [1/1], Step [{step}/4] " for step in (1, 2, 3, 4)]
+    accuracy_lines = [index for index, line in enumerate(lines) if ACCURACY_LINE.match(line)]
+    assert len(accuracy_lines) == 1, lines
+    assert accuracy_lines[0] > lines.index(step_lines[-1])     # the course's last line
+    assert "\r" not in result.stdout                           # no progress bar on a pipe
+    assert result.stderr == ""
+
+
+def test_loss_lines_appear_only_every_log_every_steps(run_two_epochs):
+    result, _ = run_two_epochs
+    step_lines = [line for line in result.stdout.splitlines() if line.startswith("Epoch [")]
+    assert all(STEP_LINE.match(line) for line in step_lines), step_lines
+    assert [line.split("Loss")[0] for line in step_lines] == [
+        "Epoch [1/2], Step [3/4] ", "Epoch [2/2], Step [3/4] "]
+
+
+def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, run_two_epochs):
+    records = read_metrics(run_one_epoch[1])
+    steps = [(r["epoch"], r["step"]) for r in records if "step" in r]
+    assert steps == [(1, 1), (1, 2), (1, 3), (1, 4)]
+    epochs = [r for r in records if "step" not in r]
+    assert len(epochs) == 1 and epochs[0]["epoch"] == 1
+    for key in ("train_loss", "test_accuracy", "lr", "seconds"):
+        assert numpy.isfinite(epochs[0][key]), key
+    assert epochs[0]["train_loss"] == records[3]["loss"]       # the mean over the epoch's 4 steps
+    printed = ACCURACY_LINE.search(run_one_epoch[0].stdout).group(1)
+    assert f"{epochs[0]['test_accuracy']:.2f}" == printed
+    two = read_metrics(run_two_epochs[1])
+    assert [(r["epoch"], "step" in r) for r in two] == [(1, True), (1, False),
+                                                        (2, True), (2, False)]
+
+
+def test_lr_in_metrics_is_the_lr_each_epoch_trained_with(run_two_epochs):
+    """--lr-step 1 --lr-factor 4: epoch 1 trains at --lr (0.001), epoch 2 at 0.001 / 4."""
+    epochs = [r for r in read_metrics(run_two_epochs[1]) if "step" not in r]
+    assert [r["lr"] for r in epochs] == pytest.approx([1e-3, 1e-3 / 4], rel=1e-12)
+
+
+def test_checkpoints_are_written_under_the_course_names(run_one_epoch, run_two_epochs):
+    folder = run_one_epoch[1]
+    for name in ("last.npz", "resnet50_final.npz", "resnet50_final.ckpt", "resnet50_epoch1.npz",
+                 "resnet50_epoch1.ckpt"):
+        assert (folder / name).is_file(), name
+    arrays, meta = read_checkpoint(folder / "last.npz")        # allow_pickle=False works
+    assert meta["epoch"] == 1 and meta["step"] == 0
+    assert len([name for name in arrays if name.startswith("model/")]) == 373
+    assert zipfile.is_zipfile(folder / "resnet50_final.ckpt")
+    folder = run_two_epochs[1]
+    for name in ("resnet50_epoch1.npz", "resnet50_epoch1.ckpt", "resnet50_epoch2.npz",
+                 "resnet50_epoch2.ckpt", "resnet50_final.npz", "resnet50_final.ckpt"):
+        assert (folder / name).is_file(), name
+    lrs = [read_checkpoint(folder / f"resnet50_epoch{n}.npz")[1]["optimizer"]["lr"] for n in (1, 2)]
+    assert lrs == pytest.approx([1e-3 / 4, 1e-3 / 16], rel=1e-12)  # the lr the next epoch uses
+    assert_same_state(folder / "resnet50_epoch2.npz", folder / "resnet50_final.npz")
+
+
+# ---------------------------------------------------------------- exact resume
+
+def test_resuming_last_checkpoint_is_exact(run_two_epochs, run_resumed):
+    """A: 2 epochs in one run; C: B's epoch 1 resumed to 2 epochs; same weights and Adam state."""
+    assert "Resumed" in run_resumed[0].stdout
+    assert_same_state(run_two_epochs[1] / "resnet50_final.npz",
+                      run_resumed[1] / "resnet50_final.npz")
+
+
+def test_resumed_run_logs_the_same_second_epoch(run_two_epochs, run_resumed):
+    def course_lines(result):
+        return [line for line in result.stdout.splitlines()
+                if line.startswith("Epoch [") or ACCURACY_LINE.match(line)]
+    assert course_lines(run_resumed[0]) == course_lines(run_two_epochs[0])[1:]
+
+
+def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path):
+    result, folder = run_one_epoch
+    final = [line for line in result.stdout.splitlines() if ACCURACY_LINE.match(line)]
+    evaluated = run_ok(*common, "--eval-only", "--resume", folder / "resnet50_final.npz",
+                       "--checkpoint-dir", tmp_path)
+    assert [line for line in evaluated.stdout.splitlines() if ACCURACY_LINE.match(line)] == final
+    assert not any(line.startswith("Epoch") for line in evaluated.stdout.splitlines())
+    assert sorted(path.suffix for path in tmp_path.iterdir()) in ([], [".jsonl"])  # no checkpoints
+
+
+# ---------------------------------------------------------------- interruption
+
+def test_sigterm_saves_a_checkpoint_that_resumes_exactly(common, run_one_epoch, tmp_path):
+    """Run B's command, stopped by SIGTERM after its first loss line, then resumed: B's result."""
+    args = [*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", tmp_path]
+    process = subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if line.startswith("Epoch ["):
+                process.send_signal(signal.SIGTERM)
+                break
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM, (stdout, stderr)
+    assert "Traceback" not in stderr, stderr
+    assert "SIGTERM" in stdout and "interrupted.npz" in stdout
+    _, meta = read_checkpoint(tmp_path / "interrupted.npz")
+    assert meta["epoch"] == 0 and 1 <= meta["step"] < 4, meta
+    assert not (tmp_path / "resnet50_final.npz").exists()
+
+    resumed = run_ok(*args, "--resume", tmp_path / "interrupted.npz")
+    steps = [int(STEP_LINE.match(line).group(3)) for line in resumed.stdout.splitlines()
+             if line.startswith("Epoch [")]
+    assert steps == list(range(meta["step"] + 1, 5))       # the epoch is finished, no step twice
+    assert_same_state(run_one_epoch[1] / "resnet50_final.npz", tmp_path / "resnet50_final.npz")
+
+
+# The script run by a stand-in for a user who presses Ctrl-C right after the epoch's last step.
+TERMINATED_AFTER_LAST_STEP = """
+import importlib.util, os, signal, sys
+spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+print_line = script.say
+
+def say_then_terminate(bar, line):
+    print_line(bar, line)
+    if line.startswith("Epoch [") and "Step [4/4]" in line:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+script.say = say_then_terminate
+script.main(sys.argv[2:])
+"""
+
+
+def test_interrupt_at_the_last_step_resumes_to_the_same_epoch(common, run_one_epoch, tmp_path):
+    """SIGTERM right after the epoch's last step: the resumed run ends as run B did, loss too."""
+    args = [*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", tmp_path]
+    result = subprocess.run([sys.executable, "-c", TERMINATED_AFTER_LAST_STEP, str(SCRIPT),
+                             *map(str, args)], cwd=REPO, env=ENV, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 128 + signal.SIGTERM, (result.stdout, result.stderr)
+    assert read_checkpoint(tmp_path / "interrupted.npz")[1]["step"] == 4
+    run_ok(*args, "--resume", tmp_path / "interrupted.npz")
+    assert_same_state(run_one_epoch[1] / "resnet50_final.npz", tmp_path / "resnet50_final.npz")
+    [expected] = [r["train_loss"] for r in read_metrics(run_one_epoch[1]) if "train_loss" in r]
+    [resumed] = [r["train_loss"] for r in read_metrics(tmp_path) if "train_loss" in r]
+    assert resumed == expected
+
+
+# ---------------------------------------------------------------- a diverging loss
+
+def test_non_finite_loss_stops_with_status_3(common, tmp_path):
+    result = run_script(*common, "--limit-train", 20, "--lr", "1e30", "--log-every", 1,
+                        "--checkpoint-dir", tmp_path)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert_no_traceback(result)
+    errors = error_lines(result)
+    assert len(errors) == 1 and errors[0] == result.stderr.splitlines()[-1], result.stderr
+    assert re.search(r"loss became (nan|inf|-inf)", errors[0]), errors[0]
+    assert "checkpoint" in errors[0] and "--lr" in errors[0]      # no epoch finished: none yet
+    assert not (tmp_path / "resnet50_final.npz").exists()
+
+
+def test_non_finite_loss_names_the_last_good_checkpoint(common, tmp_path):
+    """Epoch 1 at lr 1e-3 is fine; --lr-factor 1e-33 makes epoch 2's lr 1e30: the loss diverges."""
+    result = run_script(*common, "--limit-train", 20, "--epochs", 2, "--lr-factor", "1e-33",
+                        "--log-every", 1, "--checkpoint-dir", tmp_path)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert_no_traceback(result)
+    errors = error_lines(result)
+    assert len(errors) == 1 and "in epoch 2" in errors[0], result.stderr
+    assert str(tmp_path / "last.npz") in errors[0]
+    arrays, meta = read_checkpoint(tmp_path / "last.npz")
+    assert meta["epoch"] == 1
+    assert all(numpy.isfinite(array).all() for array in arrays.values())
+
+
+# ---------------------------------------------------------------- bad command lines
+
+def test_cupy_without_a_gpu_is_a_one_sentence_error(data_dir, tmp_path):
+    result = run_script("--backend", "cupy", "--data-dir", data_dir, "--checkpoint-dir", tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--backend numpy" in result.stderr
+
+
+def test_missing_resume_file_is_an_error(common, tmp_path):
+    result = run_script(*common, "--resume", tmp_path / "nothing.npz", "--checkpoint-dir", tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert "nothing.npz" in result.stderr
+
+
+def test_malformed_data_file_is_an_error_naming_it(tmp_path):
+    data_dir = write_cifar_folder(tmp_path / "data")
+    test_file = data_dir / "cifar-10-batches-bin" / "test_batch.bin"
+    test_file.write_bytes(test_file.read_bytes()[:-1])          # truncated by one byte
+    result = run_script("--data-dir", data_dir, "--checkpoint-dir", tmp_path / "checkpoints")
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert str(test_file) in result.stderr
+
+
+def test_checkpoint_dir_that_is_a_file_is_an_error(common, tmp_path):
+    not_a_folder = tmp_path / "checkpoints"
+    not_a_folder.write_text("")
+    result = run_script(*common, "--limit-train", 10, "--checkpoint-dir", not_a_folder)
+    assert result.returncode == 2, (result.stdout, result.stderr[-2000:])
+    assert_no_traceback(result)
+    assert str(not_a_folder) in result.stderr
+
+
+@pytest.mark.parametrize("option", [
+    ["--epochs", 0], ["--batch-size", 0], ["--log-every", 0], ["--lr-step", 0],
+    ["--lr-factor", 0], ["--lr", -1], ["--limit-train", 0], ["--limit-test", 0],
+], ids=lambda option: f"{option[0]}={option[1]}")
+def test_impossible_values_are_usage_errors(common, tmp_path, option):
+    result = run_script(*common, "--limit-train", 10, *option, "--checkpoint-dir", tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr[-2000:])
+    assert_no_traceback(result)
+    assert option[0] in result.stderr
+
+
+def _closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_download(tmp_path, monkeypatch, capsys):
+    """main() on an empty data folder with a dead --data-url; the retries' waits are recorded."""
+    import minires.data.cifar10 as cifar10
+    waits = []
+    monkeypatch.setattr(cifar10.time, "sleep", waits.append)
+    spec = importlib.util.spec_from_file_location("train_cifar_under_test", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    url = f"http://127.0.0.1:{_closed_port()}/x.tar.gz"
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--data-dir", str(tmp_path / "empty"), "--data-url", url,
+                     "--checkpoint-dir", str(tmp_path / "checkpoints")])
+    return exit_info.value.code, capsys.readouterr().err, waits
+
+
+def test_unreachable_data_url_is_an_error_naming_folder_and_flag(unreachable_download, tmp_path):
+    status, stderr, _ = unreachable_download
+    assert status == 2
+    assert "Traceback" not in stderr
+    assert "--data-url" in stderr and str((tmp_path / "empty").resolve()) in stderr
+
+
+def test_unreachable_data_url_gives_up_within_20_seconds(unreachable_download):
+    """Connection refused is immediate, so the time to the error is the backoff's waiting."""
+    _, _, waits = unreachable_download
+    assert sum(waits) <= 20, f"waits {waits} s before reporting a dead --data-url"
