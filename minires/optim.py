@@ -9,6 +9,7 @@ operation is a kernel launch, so this turns ~2,000 launches per step into ~10.
 import math
 
 from minires import backend
+from minires.functional.basic import inverse_permutation
 
 
 class Optimizer:
@@ -29,8 +30,8 @@ class Optimizer:
         self.flat_grad = xp.zeros(total, dtype=self.params[0].dtype)   # (P,) every gradient
         self._data_views, self._grad_views, offset = [], [], 0
         for p in self.params:
-            self._data_views.append(self.flat_data[offset:offset + p.size].reshape(p.shape))
-            self._grad_views.append(self.flat_grad[offset:offset + p.size].reshape(p.shape))
+            self._data_views.append(_view_like(self.flat_data[offset:offset + p.size], p.data))
+            self._grad_views.append(_view_like(self.flat_grad[offset:offset + p.size], p.data))
             offset += p.size
         self._adopt_parameters()
 
@@ -80,6 +81,18 @@ class Optimizer:
 
     def _state_arrays(self):
         return {}
+
+
+def _view_like(flat, array):
+    """``flat`` seen with the shape of ``array`` and the same memory order.
+
+    A conv weight is (OC, C, KH, KW) with channels-last memory (see
+    ``nn.layers.Conv2d``); its view into the flat buffer keeps that order, so the
+    convolution still reads it without a copy.
+    """
+    memory_order = sorted(range(array.ndim), key=lambda axis: -array.strides[axis])
+    in_memory_order = flat.reshape([array.shape[axis] for axis in memory_order])
+    return in_memory_order.transpose(inverse_permutation(memory_order))
 
 
 class SGD(Optimizer):

@@ -32,8 +32,8 @@ class MaxPool2d(Function):
             # strictly greater: on a tie the first offset in row-major order keeps
             # the gradient, as PyTorch routes it
             better = candidate > y                                     # (N, OH, OW, C)
-            xp.copyto(y, candidate, where=better)
             xp.copyto(argmax, k, where=better)
+            xp.maximum(y, candidate, out=y)
         self.argmax, self.x_shape = argmax, x.shape    # argmax routes the gradient
         return from_channels_last(y)                                   # (N, C, OH, OW)
 

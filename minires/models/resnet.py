@@ -21,7 +21,7 @@ def unit(in_channels, out_channels, kernel_size, stride=1, padding=0):
         nn.Conv2d(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
                   stride=stride, padding=padding),
         nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),      # batch norm's output is needed by nothing else
     )
 
 
