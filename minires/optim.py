@@ -8,7 +8,7 @@ operation is a kernel launch, so this turns ~2,000 launches per step into ~10.
 """
 import math
 
-from minires import backend
+from minires import backend, parallel
 from minires.functional.basic import inverse_permutation
 
 
@@ -61,9 +61,12 @@ class Optimizer:
     def step(self):
         self._adopt_parameters()
         self.step_count += 1
-        self._update(self.flat_data, self.flat_grad)
+        # element-wise over all parameters at once, in cache-sized blocks on every core
+        parallel.blockwise(self._update, self.flat_data, self.flat_grad,
+                           *self._state_arrays().values())
 
-    def _update(self, p, g):
+    def _update(self, p, g, *state):
+        """Update the parameters ``p`` in place from gradients ``g`` (flat slices, with the state's)."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -114,11 +117,10 @@ class SGD(Optimizer):
         xp = backend.get_array_module()
         self.momentum_buffer = xp.zeros_like(self.flat_data) if momentum else None
 
-    def _update(self, p, g):
+    def _update(self, p, g, buf=None):
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
-            buf = self.momentum_buffer
             if self.step_count == 1:
                 buf[...] = g
             else:
@@ -147,19 +149,19 @@ class Adam(Optimizer):
         self.exp_avg = xp.zeros_like(self.flat_data)        # (P,) m
         self.exp_avg_sq = xp.zeros_like(self.flat_data)     # (P,) v
 
-    def _update(self, p, g):
+    def _update(self, p, g, exp_avg, exp_avg_sq):
         if self.weight_decay:
             g = g + self.weight_decay * p
         t = self.step_count
-        self.exp_avg *= self.beta1
-        self.exp_avg += (1 - self.beta1) * g
-        self.exp_avg_sq *= self.beta2
-        self.exp_avg_sq += (1 - self.beta2) * (g * g)
+        exp_avg *= self.beta1
+        exp_avg += (1 - self.beta1) * g
+        exp_avg_sq *= self.beta2
+        exp_avg_sq += (1 - self.beta2) * (g * g)
         xp = backend.get_array_module()
-        denom = xp.sqrt(self.exp_avg_sq)
+        denom = xp.sqrt(exp_avg_sq)
         denom /= math.sqrt(1 - self.beta2 ** t)
         denom += self.eps
-        step = self.exp_avg / denom
+        step = exp_avg / denom
         step *= self.lr / (1 - self.beta1 ** t)
         p -= step
 

@@ -335,3 +335,29 @@ def test_step_lr_divides_by_three_every_twenty_epochs():
     resumed = optim.StepLR(optim.Adam(nn.Linear(2, 2).parameters(), lr=1e-3), 20, 1 / 3)
     resumed.load_state_dict(scheduler.state_dict())
     assert resumed.optimizer.lr == pytest.approx(optimizer.lr)
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=1e-3),
+                                  lambda ps: optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True)])
+def test_blockwise_update_equals_whole_array_update(make, monkeypatch):
+    """The optimizers update 1M+ parameters in cache-sized blocks on several threads;
+    element-wise arithmetic must give bit-identical results either way."""
+    from minires import parallel
+    rng = numpy.random.default_rng(0)
+    values = rng.standard_normal((1100, 1000)).astype(numpy.float32)    # 1.1 M elements
+    grads = [rng.standard_normal(values.shape).astype(numpy.float32) for _ in range(3)]
+
+    def run():
+        parameter = minires.nn.Parameter(values.copy())
+        optimizer = make([parameter])
+        for g in grads:
+            optimizer.zero_grad()
+            parameter.grad[...] = g
+            optimizer.step()
+        return parameter.numpy()
+
+    blocked = run()
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1 << 40)
+    whole = run()
+    numpy.testing.assert_array_equal(blocked, whole)
+    assert not numpy.array_equal(blocked, values)
