@@ -13,7 +13,7 @@ a 1x1 stride-1 convolution needs no im2col at all.
 """
 from minires import backend
 from minires.autograd import Function
-from minires.functional.layout import (from_rows, output_size, pad_channels_last, pair,
+from minires.functional.layout import (column_sums, from_rows, output_size, pad_channels_last, pair,
                                        to_rows, unpad, window)
 
 
@@ -78,7 +78,7 @@ class Conv2d(Function):
         gy_rows = to_rows(gy)                                            # (N*OH*OW, OC)
         gW = (gy_rows.T @ self.col).reshape(OC, KH, KW, C)               # (OC, KH, KW, C)
         gW = gW.transpose(0, 3, 1, 2)                                    # (OC, C, KH, KW)
-        gb = gy_rows.sum(axis=0)                                         # (OC,)
+        gb = column_sums(gy_rows)                                        # (OC,)
         if not self.needs_input_grad[0]:     # e.g. the images into the first layer
             return None, gW, gb
         gcol = gy_rows @ self.w_mat                                      # (N*OH*OW, KH*KW*C)

@@ -32,13 +32,16 @@ class BatchNorm2d(Function):
             y_rows = x_rows - mean                                # (M, C) centred, becomes y
             var = xp.einsum("mc,mc->c", y_rows, y_rows) / len(x_rows)   # (C,) biased
             self._update_running_stats(mean, var, len(x_rows))
+            inv_std = (var + self.eps) ** -0.5                    # (C,)
+            scale = gamma * inv_std                               # (C,)
+            y_rows *= scale                                       # in place: no new (M, C) array
+            y_rows += beta
         else:
             mean, var = self.running_mean, self.running_var       # (C,), (C,)
-            y_rows = x_rows - mean                                # (M, C)
-        inv_std = (var + self.eps) ** -0.5                        # (C,)
-        scale = gamma * inv_std                                   # (C,)
-        y_rows *= scale                                           # in place: no new (M, C) array
-        y_rows += beta
+            inv_std = (var + self.eps) ** -0.5                    # (C,)
+            scale = gamma * inv_std                               # (C,)
+            y_rows = x_rows * scale                               # (M, C)
+            y_rows += beta - mean * scale                         # one pass less than centring first
         # backward rebuilds x_hat = (x - mean) * inv_std from x, which the previous
         # layer keeps alive anyway, instead of storing another (M, C) array
         self.x_rows, self.mean, self.inv_std, self.scale = x_rows, mean, inv_std, scale
