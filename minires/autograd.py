@@ -312,8 +312,9 @@ class Function:
 
     Subclasses define ``forward(*arrays) -> array`` and ``backward(gy) -> gx or
     (gx0, gx1, ...)`` (one gradient per input, ``None`` for inputs with no
-    gradient) and keep what backward needs as attributes. Backward may skip
-    the gradients of inputs whose ``self.needs_input_grad[i]`` is False.
+    gradient) and keep what backward needs as attributes. Forward may skip
+    saving, and backward computing, what only serves inputs whose
+    ``self.needs_input_grad[i]`` is False (all are False under ``no_grad``).
     Backward must not modify ``gy`` in place: it may be shared.
     """
     inputs = ()
@@ -324,13 +325,14 @@ class Function:
         else:
             like = _first_tensor(inputs)
             tensors = [as_tensor(x, like=like) for x in inputs]
+        # known before forward, so forward can skip saving what no backward will use
+        self.needs_input_grad = tuple(_grad_mode.enabled and t.requires_grad for t in tensors)
         y = _timed(self, "forward", self.forward, *(t.data for t in tensors))
         output = Tensor(y)
-        if _grad_mode.enabled and any(t.requires_grad for t in tensors):
+        if any(self.needs_input_grad):
             output.requires_grad = True
             output.creator = self
             self.inputs = [Edge(t) for t in tensors]
-            self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         return output
 
     def forward(self, *xs):

@@ -25,14 +25,16 @@ class MaxPool2d(Function):
         OH, OW = output_size(H, self.KH, self.SH, self.PH), output_size(W, self.KW, self.SW, self.PW)
         x_pad = pad_channels_last(x, self.PH, self.PW, fill=-xp.inf)   # (N, H+2PH, W+2PW, C)
         y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
-        argmax = xp.zeros(y.shape, dtype=xp.uint8)                     # (N, OH, OW, C) offset index
+        track = self.needs_input_grad[0]         # evaluation needs no argmax
+        argmax = xp.zeros(y.shape, dtype=xp.uint8) if track else None  # (N, OH, OW, C) offset index
         for k in range(1, self.KH * self.KW):
             i, j = divmod(k, self.KW)
             candidate = x_pad[window(i, j, self.SH, self.SW, OH, OW)]  # (N, OH, OW, C)
-            # strictly greater: on a tie the first offset in row-major order keeps
-            # the gradient, as PyTorch routes it
-            better = candidate > y                                     # (N, OH, OW, C)
-            xp.copyto(argmax, k, where=better)
+            if track:
+                # strictly greater: on a tie the first offset in row-major order keeps
+                # the gradient, as PyTorch routes it
+                better = candidate > y                                 # (N, OH, OW, C)
+                xp.copyto(argmax, k, where=better)
             xp.maximum(y, candidate, out=y)
         self.argmax, self.x_shape = argmax, x.shape    # argmax routes the gradient
         return from_channels_last(y)                                   # (N, C, OH, OW)
