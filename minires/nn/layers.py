@@ -90,28 +90,30 @@ class ReLU(Module):
         return f"ReLU(inplace={self.inplace})" if self.inplace else "ReLU()"
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """A pooling layer: its function of ``minires.functional`` with fixed window settings."""
+    pool = None     # F.max_pool2d or F.avg_pool2d, set by the subclass
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return type(self).pool(x, self.kernel_size, self.stride, self.padding)
 
     def __repr__(self):
-        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+        return (f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding})")
 
 
-class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+class MaxPool2d(_Pool2d):
+    """Maximum over each window: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel."""
+    pool = staticmethod(F.max_pool2d)
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
-    def __repr__(self):
-        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+class AvgPool2d(_Pool2d):
+    """Mean over each window (padding counts as zeros): (N, C, H, W) -> (N, C, OH, OW)."""
+    pool = staticmethod(F.avg_pool2d)
 
 
 class Flatten(Module):
