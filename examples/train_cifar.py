@@ -179,6 +179,17 @@ def say(bar, line):
         bar.write(line)
 
 
+def stop_diverged(run, bar, step, loss):
+    """Exit with status 3: the loss is nan or infinite; the last good checkpoint stays."""
+    if bar is not None:
+        bar.close()
+    last = run.args.checkpoint_dir / "last.npz"
+    kept = (f"the last good checkpoint is {last}" if last.is_file()
+            else "no epoch had finished, so there is no checkpoint")
+    fail(f"the loss became {loss} in epoch {run.epoch + 1} by step {step}; "
+         f"stopped: {kept}. Try a lower --lr.", EXIT_NOT_FINITE)
+
+
 def train_epoch(run, loader):
     """One epoch of training; returns the epoch's mean loss (one device-to-host read per log line)."""
     args, model, optimizer = run.args, run.model, run.optimizer
@@ -193,7 +204,10 @@ def train_epoch(run, loader):
             continue
         loss = F.cross_entropy(model(minires.Tensor(x)), y)
         optimizer.zero_grad()
-        loss.backward()
+        try:
+            loss.backward()
+        except FloatingPointError:      # the NumPy backend refuses a nan loss at once
+            stop_diverged(run, bar, step, loss.item())
         optimizer.step()
         loss_sum = loss_sum + loss.data     # stays on the device: no synchronisation
         counted += 1
@@ -202,13 +216,7 @@ def train_epoch(run, loader):
         if step % args.log_every == 0 or step == steps:
             mean_loss = float(backend.to_host(loss_sum)) / counted
             if not numpy.isfinite(mean_loss):
-                if bar is not None:
-                    bar.close()
-                last = args.checkpoint_dir / "last.npz"
-                kept = (f"the last good checkpoint is {last}" if last.is_file()
-                        else "no epoch had finished, so there is no checkpoint")
-                fail(f"the loss became {mean_loss} in epoch {run.epoch + 1} by step {step}; "
-                     f"stopped: {kept}. Try a lower --lr.", EXIT_NOT_FINITE)
+                stop_diverged(run, bar, step, mean_loss)
             if step % args.log_every == 0:
                 say(bar, f"Epoch [{run.epoch + 1}/{args.epochs}], Step [{step}/{steps}] "
                          f"Loss: {mean_loss:.4f}")

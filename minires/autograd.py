@@ -125,6 +125,8 @@ class Tensor:
             gradient: the upstream gradient, same shape as ``self``; may be omitted
                 for a one-element tensor (then it is 1).
             retain_graph: keep the graph so backward can be called through it again.
+        Raises:
+            FloatingPointError: (NumPy backend) a one-element tensor that is nan or inf.
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
@@ -133,6 +135,12 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
                                    f"got shape {self.shape}; pass gradient=")
+            if backend.is_host() and not numpy.isfinite(self.data).all():
+                # a diverged loss would silently fill every gradient with nan; on a
+                # GPU this check would cost a device sync, so it is made on the host only
+                raise FloatingPointError(
+                    f"backward() from a non-finite value ({self.item()}): the loss has "
+                    "diverged or the inputs hold nan/inf; lower the learning rate or check the data")
             gradient = backend.get_array_module().ones_like(self.data)
         elif isinstance(gradient, Tensor):
             gradient = gradient.data.astype(self.dtype, copy=False)

@@ -247,3 +247,12 @@ def test_optimizer_arguments():
         optim.Adam(mixed)
     with pytest.raises(ValueError, match="step_size must be at least 1"):
         optim.StepLR(optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1), step_size=0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_backward_from_a_non_finite_loss_is_refused(bad):
+    w = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
+    loss = (w * bad).sum()
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        loss.backward()
+    assert w.grad is None
