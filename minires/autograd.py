@@ -92,8 +92,12 @@ class Tensor:
     def dtype(self):
         return self.data.dtype
 
-    @property
-    def size(self):
+    def size(self, dim=None):
+        """The shape, as PyTorch's ``x.size()``, or one dimension of it (``x.size(1)``)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        """The number of elements."""
         return self.data.size
 
     def __len__(self):

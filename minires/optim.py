@@ -25,14 +25,14 @@ class Optimizer:
         self.lr = lr
         self.step_count = 0
         xp = backend.get_array_module()
-        total = sum(int(p.size) for p in self.params)
+        total = sum(p.numel() for p in self.params)
         self.flat_data = xp.empty(total, dtype=self.params[0].dtype)   # (P,) every parameter
         self.flat_grad = xp.zeros(total, dtype=self.params[0].dtype)   # (P,) every gradient
         self._data_views, self._grad_views, offset = [], [], 0
         for p in self.params:
-            self._data_views.append(_view_like(self.flat_data[offset:offset + p.size], p.data))
-            self._grad_views.append(_view_like(self.flat_grad[offset:offset + p.size], p.data))
-            offset += p.size
+            self._data_views.append(_view_like(self.flat_data[offset:offset + p.numel()], p.data))
+            self._grad_views.append(_view_like(self.flat_grad[offset:offset + p.numel()], p.data))
+            offset += p.numel()
         self._adopt_parameters()
 
     def _adopt_parameters(self):

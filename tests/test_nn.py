@@ -312,7 +312,7 @@ def test_load_state_dict_after_creating_the_optimizer(rng):
     # the loaded values live in the optimizer's flat buffer (in the weight's memory order)
     assert numpy.shares_memory(model[0].weight.data, optimizer.flat_data)
     numpy.testing.assert_array_equal(
-        numpy.sort(optimizer.flat_data[:model[0].weight.size]), numpy.sort(trained["0.weight"].ravel()))
+        numpy.sort(optimizer.flat_data[:model[0].weight.numel()]), numpy.sort(trained["0.weight"].ravel()))
     F.cross_entropy(model(batch(rng, 2, 2, 6, 6)), numpy.array([1, 2])).backward()
     optimizer.step()
     for key, p in model.named_parameters():

@@ -218,7 +218,7 @@ def sum(x, axis=None, keepdims=False):
 
 def mean(x, axis=None, keepdims=False):
     total = Sum(axis, keepdims)(x)
-    count = x.size // total.size
+    count = x.numel() // total.numel()
     return total * (1.0 / count)
 
 

@@ -161,7 +161,7 @@ class Module:
 
     def num_parameters(self):
         """The number of trainable numbers in the module."""
-        return sum(int(p.size) for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
 
 class _HookHandle:
