@@ -7,14 +7,13 @@ OH = (H + 2PH - KH) // SH + 1 and OW = (W + 2PW - KW) // SW + 1.
 im2col gathers, for every output pixel, the KH*KW*C input numbers its kernel
 covers into one row; the convolution is then ``col @ W_mat.T``. col2im, in
 backward, sends each row's gradient back to those pixels, summing where windows
-overlap: a loop over the KH*KW kernel offsets, each one strided slice ``+=``
-(no ``add.at``, which is slow). Memory is channels-last (see ``layout.py``), so
-a 1x1 stride-1 convolution needs no im2col at all.
+overlap (``layout.scatter_windows``). Memory is channels-last (see
+``layout.py``), so a 1x1 stride-1 convolution needs no im2col at all.
 """
 from minires import backend
 from minires.autograd import Function
-from minires.functional.layout import (column_sums, from_rows, output_size, pad_channels_last, pair,
-                                       to_rows, unpad, window)
+from minires.functional.layout import (check_image_input, column_sums, from_rows, output_size,
+                                       pad_channels_last, pair, scatter_windows, to_rows)
 
 
 def im2col(x, KH, KW, SH, SW, PH, PW):
@@ -41,13 +40,9 @@ def col2im(gcol, x_shape, KH, KW, SH, SW, PH, PW):
     """gcol: (N*OH*OW, KH*KW*C) -> gx: (N, C, H, W), summing where windows overlap."""
     N, C, H, W = x_shape
     OH, OW = output_size(H, KH, SH, PH), output_size(W, KW, SW, PW)
-    xp = backend.get_array_module()
     gcol = gcol.reshape(N, OH, OW, KH, KW, C)                    # (N, OH, OW, KH, KW, C)
-    gx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=gcol.dtype)  # (N, H+2PH, W+2PW, C)
-    for i in range(KH):
-        for j in range(KW):
-            gx_pad[window(i, j, SH, SW, OH, OW)] += gcol[:, :, :, i, j, :]  # (N, OH, OW, C)
-    return unpad(gx_pad, PH, PW, H, W)                           # (N, C, H, W)
+    return scatter_windows(lambda i, j: gcol[:, :, :, i, j, :],  # (N, OH, OW, C) per offset
+                           x_shape, (KH, KW), (SH, SW), (PH, PW), OH, OW, gcol.dtype)
 
 
 class Conv2d(Function):
@@ -109,20 +104,3 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"{name()}: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
     function = Conv2d(stride, padding)
     return function(input, weight) if bias is None else function(input, weight, bias)
-
-
-def check_image_input(name, x, C, kernel, padding):
-    """Raise a ValueError naming the layer unless x is (N, C, H, W) and large enough for the kernel.
-
-    ``name`` is a function giving the layer's name: it is built only for an error,
-    since this check runs on every call of every layer.
-    """
-    shape = tuple(x.shape)
-    if len(shape) != 4 or (C is not None and shape[1] != C):
-        channels = "C" if C is None else C
-        raise ValueError(f"{name()}: expected input (N, {channels}, H, W), got {shape}")
-    KH, KW = kernel
-    PH, PW = padding
-    if shape[2] + 2 * PH < KH or shape[3] + 2 * PW < KW:
-        raise ValueError(f"{name()}: input {shape} is too small for a {KH}x{KW} kernel with "
-                         f"padding {padding}: needs H + 2*{PH} >= {KH} and W + 2*{PW} >= {KW}")

@@ -97,3 +97,41 @@ def window(i, j, SH, SW, OH, OW):
 def unpad(x_pad, PH, PW, H, W):
     """(N, H + 2PH, W + 2PW, C) channels-last -> (N, C, H, W) view of the interior."""
     return from_channels_last(x_pad[:, PH:PH + H, PW:PW + W, :])   # (N, C, H, W)
+
+
+def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, dtype):
+    """The backward of reading windows: send each window's gradient back to its pixels.
+
+    ``window_gradient(i, j)`` is the (N, OH, OW, C) gradient of the pixels that
+    kernel offset (i, j) read, one per output pixel (see ``window``). Where windows
+    overlap, a pixel collects the sum. A loop over the KH*KW offsets, each a
+    strided slice ``+=``: no ``add.at``, which is slow. Used by col2im and both poolings.
+
+    Returns:
+        gx: (N, C, H, W), a channels-last view.
+    """
+    N, C, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    xp = backend.get_array_module()
+    gx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=dtype)    # (N, H+2PH, W+2PW, C)
+    for i in range(KH):
+        for j in range(KW):
+            gx_pad[window(i, j, SH, SW, OH, OW)] += window_gradient(i, j)   # (N, OH, OW, C)
+    return unpad(gx_pad, PH, PW, H, W)                                     # (N, C, H, W)
+
+
+def check_image_input(name, x, C, kernel, padding):
+    """Raise a ValueError naming the layer unless x is (N, C, H, W) and large enough for the kernel.
+
+    ``name`` is a function giving the layer's name: it is built only for an error,
+    since this check runs on every call of every layer.
+    """
+    shape = tuple(x.shape)
+    if len(shape) != 4 or (C is not None and shape[1] != C):
+        channels = "C" if C is None else C
+        raise ValueError(f"{name()}: expected input (N, {channels}, H, W), got {shape}")
+    KH, KW = kernel
+    PH, PW = padding
+    if shape[2] + 2 * PH < KH or shape[3] + 2 * PW < KW:
+        raise ValueError(f"{name()}: input {shape} is too small for a {KH}x{KW} kernel with "
+                         f"padding {padding}: needs H + 2*{PH} >= {KH} and W + 2*{PW} >= {KW}")

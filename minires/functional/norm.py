@@ -14,8 +14,7 @@ per-channel statistic is a column sum.
 """
 from minires import backend
 from minires.autograd import Function, Tensor
-from minires.functional.conv import check_image_input
-from minires.functional.layout import column_sums, from_rows, to_rows
+from minires.functional.layout import check_image_input, column_sums, from_rows, to_rows
 
 
 class BatchNorm2d(Function):

@@ -3,16 +3,17 @@
 N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
 OH/OW output size with OH = (H + 2PH - KH) // SH + 1.
 
-Both loop over the KH*KW kernel offsets, as im2col does (see ``conv.py``), and
-work on channels-last memory (see ``layout.py``); neither builds a column
-buffer. Max pooling pads with -inf, so padding never wins; average pooling pads
+Both loop over the KH*KW kernel offsets, each one strided window of the padded
+input (``layout.window``), and work on channels-last memory (see ``layout.py``);
+neither builds a column buffer; their backward is ``layout.scatter_windows``,
+as col2im is. Max pooling pads with -inf, so padding never wins; average pooling pads
 with zeros and divides by KH*KW (PyTorch's ``count_include_pad=True``).
 """
 from minires import backend
 from minires.autograd import Function
-from minires.functional.conv import check_image_input
-from minires.functional.layout import (from_channels_last, output_size, pad_channels_last,
-                                       pair, unpad, channels_last, window)
+from minires.functional.layout import (channels_last, check_image_input, from_channels_last,
+                                       output_size, pad_channels_last, pair, scatter_windows,
+                                       window)
 
 
 class MaxPool2d(Function):
@@ -26,7 +27,8 @@ class MaxPool2d(Function):
         x_pad = pad_channels_last(x, self.PH, self.PW, fill=-xp.inf)   # (N, H+2PH, W+2PW, C)
         y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
         track = self.needs_input_grad[0]         # evaluation needs no argmax
-        argmax = xp.zeros(y.shape, dtype=xp.uint8) if track else None  # (N, OH, OW, C) offset index
+        index_dtype = xp.uint8 if self.KH * self.KW <= 256 else xp.int32
+        argmax = xp.zeros(y.shape, dtype=index_dtype) if track else None  # (N, OH, OW, C) offset k
         for k in range(1, self.KH * self.KW):
             i, j = divmod(k, self.KW)
             candidate = x_pad[window(i, j, self.SH, self.SW, OH, OW)]  # (N, OH, OW, C)
@@ -40,15 +42,12 @@ class MaxPool2d(Function):
         return from_channels_last(y)                                   # (N, C, OH, OW)
 
     def backward(self, gy):
-        xp = backend.get_array_module()
-        N, C, H, W = self.x_shape
         gy_nhwc = channels_last(gy)                                    # (N, OH, OW, C)
         OH, OW = gy_nhwc.shape[1:3]
-        gx_pad = xp.zeros((N, H + 2 * self.PH, W + 2 * self.PW, C), dtype=gy.dtype)
-        for k in range(self.KH * self.KW):
-            i, j = divmod(k, self.KW)
-            gx_pad[window(i, j, self.SH, self.SW, OH, OW)] += gy_nhwc * (self.argmax == k)
-        return unpad(gx_pad, self.PH, self.PW, H, W)                   # (N, C, H, W)
+        # offset (i, j) gets the gradient where it held the window's maximum
+        return scatter_windows(lambda i, j: gy_nhwc * (self.argmax == i * self.KW + j),
+                               self.x_shape, (self.KH, self.KW), (self.SH, self.SW),
+                               (self.PH, self.PW), OH, OW, gy.dtype)   # (N, C, H, W)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):
@@ -74,15 +73,11 @@ class AvgPool2d(Function):
         return from_channels_last(y)                                   # (N, C, OH, OW)
 
     def backward(self, gy):
-        xp = backend.get_array_module()
-        N, C, H, W = self.x_shape
         g_share = channels_last(gy) * (1.0 / (self.KH * self.KW))      # (N, OH, OW, C)
         OH, OW = g_share.shape[1:3]
-        gx_pad = xp.zeros((N, H + 2 * self.PH, W + 2 * self.PW, C), dtype=gy.dtype)
-        for k in range(self.KH * self.KW):
-            i, j = divmod(k, self.KW)
-            gx_pad[window(i, j, self.SH, self.SW, OH, OW)] += g_share
-        return unpad(gx_pad, self.PH, self.PW, H, W)                   # (N, C, H, W)
+        # every offset of a window gets an equal share of its gradient
+        return scatter_windows(lambda i, j: g_share, self.x_shape, (self.KH, self.KW),
+                               (self.SH, self.SW), (self.PH, self.PW), OH, OW, gy.dtype)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0):
