@@ -101,21 +101,6 @@ def to_host(array):
     return _active.xp.asnumpy(array)
 
 
-def scatter_add(target, index, values):
-    """``target[index] += values`` in place, adding up repeated indices.
-
-    NumPy spells this ``numpy.add.at``; CuPy before v12 only has
-    ``cupyx.scatter_add``. This helper hides the difference.
-    """
-    if is_host():
-        numpy.add.at(target, index, values)
-    elif hasattr(_active.xp, "add") and hasattr(_active.xp.add, "at"):
-        _active.xp.add.at(target, index, values)
-    else:
-        import cupyx
-        cupyx.scatter_add(target, index, values)
-
-
 def synchronize():
     """Wait until the device has finished its queued work (no-op on NumPy).
 

@@ -286,3 +286,24 @@ def test_numpy_is_a_host_copy():
     copy[0] = 100.0
     numpy.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
     assert isinstance(copy, numpy.ndarray) and not numpy.shares_memory(copy, x.data)
+
+
+def test_max_shares_the_gradient_between_ties():
+    """As PyTorch's amax: tied maxima split the gradient, which still sums to the upstream one."""
+    x = Tensor(numpy.array([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0], [0.0, 3.0, 1.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
+    y = Tensor(numpy.ones((2, 2), dtype=numpy.float32), requires_grad=True)
+    y.max().backward()
+    assert y.grad.dtype == numpy.float32
+    numpy.testing.assert_array_equal(y.grad, numpy.full((2, 2), 0.25))
+
+
+def test_inplace_relu_on_a_leaf_that_requires_grad_is_refused():
+    x = Tensor(numpy.array([-1.0, 2.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="inplace"):
+        F.relu(x, inplace=True)
+    numpy.testing.assert_array_equal(x.numpy(), [-1.0, 2.0])
+    y = x * 1.0
+    F.relu(y, inplace=True).sum().backward()     # a non-leaf may be overwritten
+    numpy.testing.assert_array_equal(x.grad, [0.0, 1.0])

@@ -63,8 +63,8 @@ class Div(Function):
         return a / b
 
     def backward(self, gy):
-        ga = gy / self.b
-        return sum_to(ga, self.a.shape), sum_to(-ga * self.a / self.b, self.b.shape)
+        g_a = gy / self.b
+        return sum_to(g_a, self.a.shape), sum_to(-g_a * self.a / self.b, self.b.shape)
 
 
 def div(a, b):
@@ -137,9 +137,9 @@ class MatMul(Function):
 
     def backward(self, gy):
         xp = backend.get_array_module()
-        ga = gy @ xp.swapaxes(self.b, -1, -2)
-        gb = xp.swapaxes(self.a, -1, -2) @ gy
-        return sum_to(ga, self.a.shape), sum_to(gb, self.b.shape)
+        g_a = gy @ xp.swapaxes(self.b, -1, -2)
+        g_b = xp.swapaxes(self.a, -1, -2) @ gy
+        return sum_to(g_a, self.a.shape), sum_to(g_b, self.b.shape)
 
 
 def matmul(a, b):
@@ -223,7 +223,11 @@ def mean(x, axis=None, keepdims=False):
 
 
 class Max(Function):
-    """Maximum over ``axis``; the gradient goes to every element equal to the maximum."""
+    """Maximum over ``axis`` (PyTorch's ``amax``).
+
+    The gradient goes to the elements equal to the maximum, shared evenly
+    between them when several tie, so that it still sums to the upstream gradient.
+    """
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
@@ -231,11 +235,13 @@ class Max(Function):
     def forward(self, x):
         self.x = x
         self.y = x.max(axis=self.axis, keepdims=True)
-        return self.y if self.keepdims else self.y.reshape(x.max(axis=self.axis).shape)
+        return self.y if self.keepdims else self.y.squeeze(axis=self.axis)
 
     def backward(self, gy):
         gy = _restore_reduced_axes(gy, self.x.shape, self.axis, self.keepdims)
-        return gy * (self.x == self.y)
+        winners = self.x == self.y
+        count = winners.sum(axis=self.axis, keepdims=True, dtype=self.x.dtype)
+        return gy * winners / count
 
 
 def max(x, axis=None, keepdims=False):
@@ -255,7 +261,7 @@ class GetItem(Function):
     def backward(self, gy):
         xp = backend.get_array_module()
         gx = xp.zeros(self.x_shape, dtype=self.x_dtype)
-        backend.scatter_add(gx, self.index, gy)     # repeated indices must add up
+        xp.add.at(gx, self.index, gy)      # repeated indices must add up (CuPy has add.at from v12)
         return gx
 
 
@@ -286,6 +292,9 @@ def relu(input, inplace=False):
     needs the input afterwards, e.g. right after a batch norm, whose backward
     does not use its output.
     """
+    if inplace and input.requires_grad and input.creator is None:
+        raise RuntimeError("relu(inplace=True) on a leaf tensor that requires grad would "
+                           "overwrite the values its gradient is for; use inplace=False")
     return ReLU(inplace)(input)
 
 
@@ -300,6 +309,8 @@ class Linear(Function):
     def backward(self, gy):
         gx = gy @ self.W                    # (N, in)
         gW = gy.T @ self.x                  # (out, in)
+        if len(self.needs_input_grad) == 2:     # no bias
+            return gx, gW
         gb = gy.sum(axis=0)                 # (out,)
         return gx, gW, gb
 
