@@ -4,7 +4,11 @@ All parameters of an optimizer live in one flat array, and their gradients in
 another: each parameter's ``.data`` and ``.grad`` are views into them. An update
 is then a handful of whole-array operations however many parameters the model
 has (214 in ResNet50_layer4), instead of a handful per parameter; on a GPU each
-operation is a kernel launch, so this turns ~2,000 launches per step into ~10.
+operation is a kernel launch, so Adam's step is 13 launches instead of about 2,800.
+
+As in PyTorch, the learning rate lives in ``optimizer.param_groups[0]["lr"]``
+(``optimizer.lr`` is the same number), so the course's ``update_lr`` works as is.
+Parameters that do not require a gradient are left out: they never move.
 """
 import math
 
@@ -14,15 +18,15 @@ from minires.functional.basic import inverse_permutation
 
 class Optimizer:
     def __init__(self, params, lr):
-        self.params = list(params)
+        self.params = [p for p in params if p.requires_grad]
         if not self.params:
-            raise ValueError("the optimizer got an empty parameter list")
+            raise ValueError("the optimizer got no parameter that requires a gradient")
         if lr < 0:
             raise ValueError(f"invalid learning rate {lr}")
         dtypes = {p.dtype for p in self.params}
         if len(dtypes) != 1:
             raise ValueError(f"all parameters must share one dtype, got {sorted(map(str, dtypes))}")
-        self.lr = lr
+        self.param_groups = [{"params": self.params, "lr": lr}]
         self.step_count = 0
         xp = backend.get_array_module()
         total = sum(p.numel() for p in self.params)
@@ -53,8 +57,20 @@ class Optimizer:
                     grad_view[...] = p.grad
                 p.grad = grad_view
 
+    @property
+    def lr(self):
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        self.param_groups[0]["lr"] = value
+
     def zero_grad(self):
-        """Set every gradient to zero (one operation on the flat gradient array)."""
+        """Set every gradient to zeros (not None: one operation on the flat gradient array).
+
+        A parameter that a step's forward did not use then gets a zero gradient,
+        which Adam's momentum still moves, as PyTorch's ``zero_grad(set_to_none=False)``.
+        """
         self._adopt_parameters()
         self.flat_grad.fill(0)
 
@@ -186,6 +202,9 @@ class StepLR:
     def step(self):
         self.last_epoch += 1
         self.optimizer.lr = self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+
+    def get_last_lr(self):
+        return [self.optimizer.lr]
 
     def state_dict(self):
         return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}

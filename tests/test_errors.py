@@ -237,7 +237,7 @@ def test_missing_attribute_names_the_module():
 
 
 def test_optimizer_arguments():
-    with pytest.raises(ValueError, match="empty parameter list"):
+    with pytest.raises(ValueError, match="no parameter that requires a gradient"):
         optim.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="invalid learning rate -1"):
         optim.Adam(nn.Linear(2, 2).parameters(), lr=-1)

@@ -361,3 +361,22 @@ def test_blockwise_update_equals_whole_array_update(make, monkeypatch):
     whole = run()
     numpy.testing.assert_array_equal(blocked, whole)
     assert not numpy.array_equal(blocked, values)
+
+
+def test_frozen_parameters_never_move_and_param_groups_hold_the_lr(rng):
+    model = small_net()
+    frozen = model[0].bias
+    frozen.requires_grad = False
+    before = frozen.numpy()
+    optimizer = optim.Adam(model.parameters(), lr=0.1, weight_decay=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        F.cross_entropy(model(batch(rng, 2, 2, 6, 6)), numpy.array([1, 2])).backward()
+        optimizer.step()
+    numpy.testing.assert_array_equal(frozen.numpy(), before)
+    for group in optimizer.param_groups:        # the course's update_lr
+        group["lr"] = 0.01
+    assert optimizer.lr == 0.01
+    scheduler = optim.StepLR(optimizer, step_size=1, gamma=0.5)
+    scheduler.step()
+    assert scheduler.get_last_lr() == [0.005] and optimizer.param_groups[0]["lr"] == 0.005
