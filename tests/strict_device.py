@@ -432,7 +432,10 @@ def asarray(a, dtype=None, order=None, *, copy=None, blocking=False):
     if isinstance(a, ndarray):
         return a if dtype is None else a.astype(dtype, copy=False)
     _count("h2d")
-    return ndarray(numpy.array(a, dtype=dtype, order=order or "K"))
+    # CuPy copies a host array that is neither C- nor F-contiguous into C order
+    host = numpy.asarray(a, dtype=dtype)
+    kept = "F" if host.flags.f_contiguous and not host.flags.c_contiguous else "C"
+    return ndarray(numpy.array(host, order=order or kept))
 
 
 def array(a, dtype=None, copy=True, order="K", ndmin=0):
