@@ -25,7 +25,6 @@ import resource
 import signal
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy
@@ -33,7 +32,7 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, optim
-from minires.checkpoint import load_checkpoint, save_checkpoint
+from minires.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 from minires.data import CIFAR10_URL, BatchLoader, DatasetError, DownloadError, load_cifar10
 from minires.models import ResNet50_layer4
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
@@ -118,6 +117,7 @@ class Run:
         self.epoch, self.skip_steps = 0, 0
         self.skipped_loss = (0.0, 0)      # loss sum and step count of the steps before an interruption
         self.stop_signal = None
+        self.training = False       # inside the steps of an epoch: a stop waits for the step's end
         try:
             args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             self.metrics = open(args.checkpoint_dir / "metrics.jsonl", "a")
@@ -126,11 +126,12 @@ class Run:
 
     def resume(self, path):
         try:
-            if _is_minires_checkpoint(path):
+            if is_checkpoint(path):
                 meta = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
                 self.epoch, self.skip_steps = meta["epoch"], meta["step"]
                 self.skipped_loss = tuple(meta.get("progress", {}).get("loss", (0.0, 0)))
-                self.rng.bit_generator.state = meta["rng_state"]
+                if "rng_state" in meta:
+                    self.rng.bit_generator.state = meta["rng_state"]
                 where = f"epoch {self.epoch}" + (f", step {self.skip_steps}" if self.skip_steps else "")
                 print(f"Resumed {path} at {where}")
             else:
@@ -157,10 +158,6 @@ class Run:
             save_torch_state_dict({key: backend.to_host(value)
                                    for key, value in self.model.state_dict().items()},
                                   folder / f"{name}.ckpt")
-
-
-def _is_minires_checkpoint(path):
-    return zipfile.is_zipfile(path) and "meta.npy" in zipfile.ZipFile(path).namelist()
 
 
 def progress_bar(total, description):
@@ -228,7 +225,7 @@ def train_epoch(run, loader):
                      loss=(float(backend.to_host(loss_sum)), counted))
             print(f"\n{run.stop_signal}: saved {args.checkpoint_dir / 'interrupted.npz'} "
                   f"(epoch {run.epoch + 1}, step {step}); continue with --resume", flush=True)
-            sys.exit(128 + (signal.SIGINT if run.stop_signal == "SIGINT" else signal.SIGTERM))
+            sys.exit(128 + signal.Signals[run.stop_signal])
     if bar is not None:
         bar.close()
     run.skip_steps = 0
@@ -266,25 +263,44 @@ def main(argv=None):
 
     def request_stop(signal_number, frame):
         run.stop_signal = signal.Signals(signal_number).name
+        if not run.training:    # no step is half done (evaluating, saving): stop at once
+            raise KeyboardInterrupt
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    try:
+        train(run, train_loader, test_loader)
+    except KeyboardInterrupt:
+        signal_name = run.stop_signal or "SIGINT"
+        kept = (f"{args.checkpoint_dir / 'last.npz'} holds epoch {run.epoch}" if run.epoch
+                else "no epoch had finished")
+        print(f"\n{signal_name}: stopped between training steps; {kept}", flush=True)
+        sys.exit(128 + signal.Signals[signal_name])
 
-    print(f"Training ResNet50_layer4 on {len(train_labels):,} images for {args.epochs} epoch(s), "
+
+def train(run, train_loader, test_loader):
+    """The epochs of the run, then the final checkpoint and the course's accuracy line."""
+    args = run.args
+
+    print(f"Training ResNet50_layer4 on {len(train_loader.labels):,} images for {args.epochs} epoch(s), "
           f"backend {args.backend}, batch {args.batch_size}, lr {run.optimizer.lr:g}", flush=True)
     accuracy = None
     while run.epoch < args.epochs:
         started = time.perf_counter()
-        with numpy.errstate(over="ignore", invalid="ignore"):    # a diverging loss is reported below
-            train_loss = train_epoch(run, train_loader)
+        run.training = True
+        try:
+            with numpy.errstate(over="ignore", invalid="ignore"):    # divergence is reported
+                train_loss = train_epoch(run, train_loader)
+        finally:
+            run.training = False
         train_seconds = time.perf_counter() - started
-        accuracy = evaluate(run.model, test_loader)
         lr = run.optimizer.lr                  # the lr this epoch trained with
         run.epoch += 1
         run.scheduler.step()
-        run.save("last")
+        run.save("last")                       # before evaluating: a stop then loses nothing
         if run.epoch % args.lr_step == 0:
             run.save(f"resnet50_epoch{run.epoch}", torch_copy=True)
-        speed = len(train_labels) / train_seconds
+        accuracy = evaluate(run.model, test_loader)
+        speed = len(train_loader.labels) / train_seconds
         print(f"Epoch {run.epoch}/{args.epochs}: train loss {train_loss:.4f}, test accuracy "
               f"{accuracy:.2f} %, {train_seconds:.1f} s ({speed:.1f} images/s)", flush=True)
         run.log({"epoch": run.epoch, "train_loss": train_loss, "test_accuracy": accuracy,
@@ -292,9 +308,9 @@ def main(argv=None):
     run.save("resnet50_final", torch_copy=True)
     if accuracy is None:        # resumed a run that had already finished
         accuracy = evaluate(run.model, test_loader)
-    print(f"Accuracy of the model on the test images: {accuracy:.2f} %")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Peak resident memory: {peak_mb:.0f} MB; checkpoints in {args.checkpoint_dir}")
+    print(f"Accuracy of the model on the test images: {accuracy:.2f} %")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ leaves a half-written checkpoint under the real name.
 """
 import json
 import os
+import zipfile
 
 import numpy
 
@@ -71,6 +72,14 @@ def _atomic_savez(path, arrays):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def is_checkpoint(path):
+    """True if ``path`` is a minires checkpoint (an .npz zip holding a 'meta' entry)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return "meta.npy" in archive.namelist()
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None):

@@ -8,17 +8,18 @@ at work, D2 = (D1 + 2P - K) // S + 1, with the layer's own numbers.
 import numpy
 
 from minires.autograd import Tensor, no_grad
-from minires.functional.layout import pair
+from minires.functional.layout import output_size, pair
 
 
 def _formula(module, input_shape):
     """'(32 + 2*3 - 7) // 2 + 1 = 16' for the height of a conv or pooling layer, else ''."""
     if not hasattr(module, "kernel_size") or len(input_shape) != 4:
         return ""
-    K, S, P = pair(module.kernel_size)[0], pair(module.stride or module.kernel_size)[0], \
-        pair(module.padding)[0]
+    K = pair(module.kernel_size)[0]
+    S = pair(module.stride or module.kernel_size)[0]
+    P = pair(module.padding)[0]
     H = input_shape[2]
-    return f"({H} + 2*{P} - {K}) // {S} + 1 = {(H + 2 * P - K) // S + 1}"
+    return f"({H} + 2*{P} - {K}) // {S} + 1 = {output_size(H, K, S, P)}"
 
 
 def summary(model, input_shape, depth=2, batch_size=1, print_fn=print):

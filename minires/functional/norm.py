@@ -41,8 +41,8 @@ class BatchNorm2d(Function):
             scale = gamma * inv_std                               # (C,)
             y_rows = x_rows * scale                               # (M, C)
             y_rows += beta - mean * scale                         # one pass less than centring first
-        # backward rebuilds x_hat = (x - mean) * inv_std from x, which the previous
-        # layer keeps alive anyway, instead of storing another (M, C) array
+        # keep x rather than x_hat = (x - mean) * inv_std: the same (M, C) memory, and
+        # forward never has to write x_hat; backward folds it into per-channel factors
         self.x_rows, self.mean, self.inv_std, self.scale = x_rows, mean, inv_std, scale
         return from_rows(y_rows, N, H, W)                         # (N, C, H, W)
 
