@@ -578,3 +578,27 @@ def test_state_dict_layout():
     assert sum(int(v.size) for k, v in minires_state.items()
                if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) \
         == 14_750_730
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_reductions_and_module(reduction):
+    rng = numpy.random.default_rng(3)
+    logits, labels = rng.standard_normal((5, 7)), numpy.array([0, 6, 3, 3, 1])
+    upstream = rng.standard_normal(5) if reduction == "none" else None
+    mine = minires.Tensor(logits, requires_grad=True)
+    loss = minires.nn.CrossEntropyLoss(reduction)(mine, labels)
+    loss.backward(upstream)
+    theirs = torch.tensor(logits, requires_grad=True)
+    expected = torch.nn.CrossEntropyLoss(reduction=reduction)(theirs, torch.tensor(labels))
+    expected.backward(None if upstream is None else torch.tensor(upstream))
+    numpy.testing.assert_allclose(loss.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-14)
+    numpy.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("padding, kernel", [("same", (3, 5)), ("valid", (3, 3)), ("same", (1, 7))])
+def test_conv2d_padding_by_name(padding, kernel):
+    rng = numpy.random.default_rng(4)
+    x, w = rng.standard_normal((2, 3, 7, 8)), rng.standard_normal((4, 3) + kernel)
+    mine = minires.functional.conv2d(minires.Tensor(x), minires.Tensor(w), padding=padding)
+    theirs = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=padding)
+    numpy.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12)

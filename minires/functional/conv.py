@@ -90,12 +90,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
 
     Args:
         input: (N, C, H, W); weight: (OC, C, KH, KW); bias: (OC,) or None.
-        stride, padding: an int or an (H, W) pair.
+        stride: an int or an (H, W) pair.
+        padding: an int, an (H, W) pair, "valid" (0) or "same" (stride 1 and odd
+            kernels: (K - 1) // 2 keeps H and W).
     Returns:
         (N, OC, OH, OW) with OH = (H + 2PH - KH) // SH + 1, OW likewise.
     """
-    stride, padding = pair(stride), pair(padding)
     OC, C, KH, KW = weight.shape
+    stride, padding = pair(stride), _padding_pair(padding, (KH, KW), stride)
 
     def name():
         return f"Conv2d({C}, {OC}, k={KH if KH == KW else (KH, KW)})"
@@ -104,3 +106,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"{name()}: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
     function = Conv2d(stride, padding)
     return function(input, weight) if bias is None else function(input, weight, bias)
+
+
+def _padding_pair(padding, kernel, stride):
+    """PyTorch's padding argument as a pair of ints."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if pair(stride) != (1, 1) or kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+            raise ValueError(f"conv2d: padding='same' needs stride 1 and an odd kernel, got "
+                             f"stride {stride} and kernel {kernel}")
+        return ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
+    if isinstance(padding, str):
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    return pair(padding)

@@ -34,34 +34,49 @@ def log_softmax(input, dim=-1):
 
 
 class CrossEntropy(Function):
-    """Mean over the batch of -log softmax(x)[n, t_n]; x: (N, K), t: (N,) integers."""
+    """-log softmax(x)[n, t_n] per example, then the mean, the sum or each (``reduction``).
 
-    def __init__(self, target):
-        self.target = target
+    x: (N, K) logits, t: (N,) integers. d loss_n / d x_n = softmax(x_n) - one_hot(t_n).
+    """
+
+    def __init__(self, target, reduction):
+        self.target, self.reduction = target, reduction
 
     def forward(self, x):
         xp = backend.get_array_module()
         log_p = _log_softmax(x, axis=1)                           # (N, K)
         rows = xp.arange(len(x))                                  # (N,)
         self.p, self.rows = xp.exp(log_p), rows                   # softmax, for backward
-        return -log_p[rows, self.target].mean()                   # ()
+        losses = -log_p[rows, self.target]                        # (N,)
+        if self.reduction == "none":
+            return losses
+        return losses.mean() if self.reduction == "mean" else losses.sum()   # ()
 
     def backward(self, gy):
         gx = self.p.copy()                                        # (N, K)
         gx[self.rows, self.target] -= 1                           # softmax - one_hot(t)
-        gx *= gy / len(gx)
+        if self.reduction == "none":
+            gx *= gy[:, None]                                     # each row its own gradient
+        else:
+            gx *= gy / len(gx) if self.reduction == "mean" else gy
         return gx
 
 
-def cross_entropy(input, target):
-    """PyTorch's ``F.cross_entropy`` with mean reduction.
+def cross_entropy(input, target, reduction="mean"):
+    """PyTorch's ``F.cross_entropy`` (class-index targets).
 
     Args:
         input: (N, K) Tensor of logits.
-        target: (N,) integer class indices in [0, K), as an array or Tensor.
+        target: (N,) integer class indices in [0, K), as an array or Tensor. Labels
+            on the host are range-checked here; labels already on a GPU are not
+            (checking would cost a device sync, and CuPy wraps an index that is out
+            of range instead of raising), so check them before moving them.
+        reduction: "mean" (default), "sum" or "none".
     Returns:
-        a 0-d Tensor, the mean loss.
+        a 0-d Tensor, the mean or sum of the losses, or their (N,) vector for "none".
     """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if isinstance(target, Tensor):
         target = target.data
     elif not hasattr(target, "dtype"):
@@ -77,7 +92,7 @@ def cross_entropy(input, target):
     if isinstance(target, numpy.ndarray):
         _check_class_range(target, K)      # host labels: checking them costs no device sync
         target = backend.to_device(target)
-    return CrossEntropy(target)(input)
+    return CrossEntropy(target, reduction)(input)
 
 
 def _check_class_range(target, K):

@@ -110,7 +110,14 @@ class Module:
             parameter.grad = None
 
     def to(self, dtype):
-        """Cast parameters and floating-point buffers to ``dtype`` (e.g. ``"float64"``)."""
+        """Cast parameters and floating-point buffers to ``dtype`` (e.g. ``"float64"``).
+
+        Devices are not chosen here: ``minires.set_backend("cupy")`` before building
+        the model puts everything on the GPU. Cast before creating the optimizer.
+        """
+        if dtype in ("cpu", "cuda") or str(dtype).startswith("cuda:"):
+            raise ValueError(f".to({dtype!r}): minires picks the device for all arrays at once; "
+                             f"call minires.set_backend('numpy' or 'cupy') before building the model")
         floating_buffers = [b for _, b in self.named_buffers() if b.dtype.kind == "f"]
         for tensor in list(self.parameters()) + floating_buffers:
             tensor.data = tensor.data.astype(dtype)
