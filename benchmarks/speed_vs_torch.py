@@ -149,16 +149,16 @@ def peak_memory_mb(framework, steps=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and batch sizes")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     import torch
-    torch.set_num_threads(args.threads)
+    threads = os.cpu_count()        # NumPy's BLAS and minires.parallel use every core
+    torch.set_num_threads(threads)
     sys.path.insert(0, TESTS)
     rounds = 2 if args.quick else 5
 
     gflop_per_image = 3 * 2 * forward_macs_per_image(ResNet50_layer4()) / 1e9
     machine = matmul_gflops()
-    print(f"threads {args.threads}, torch {torch.__version__}, numpy {numpy.__version__}; "
+    print(f"threads {threads}, torch {torch.__version__}, numpy {numpy.__version__}; "
           f"float32 matmul {machine:.0f} GFLOP/s; training {gflop_per_image:.3f} GFLOP/image\n")
 
     rows = []

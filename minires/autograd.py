@@ -307,9 +307,9 @@ class Edge:
     or, for a leaf that requires a gradient, the tensor itself (``leaf``), whose
     ``.grad`` receives it; both are None for an input that needs no gradient. It
     does not keep non-leaf input tensors: their arrays are freed as soon as no
-    backward needs them (a BatchNorm output, say, once ReLU has used it). For
-    ResNet50_layer4 at batch 100 this took the peak resident memory of training
-    from 706 MB to 609 MB.
+    backward needs them (a BatchNorm output, say, once ReLU has used it). When
+    this was introduced, it took the peak resident memory of three training steps
+    of ResNet50_layer4 at batch 100 from 706 MB to 609 MB.
     """
     __slots__ = ("creator", "leaf", "dtype")
 
