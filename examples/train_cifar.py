@@ -129,6 +129,8 @@ class Run:
             if is_checkpoint(path):
                 meta = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
                 self.epoch, self.skip_steps = meta["epoch"], meta["step"]
+                if self.skip_steps:
+                    self._check_same_batches(meta["settings"])
                 self.skipped_loss = tuple(meta.get("progress", {}).get("loss", (0.0, 0)))
                 if "rng_state" in meta:
                     self.rng.bit_generator.state = meta["rng_state"]
@@ -139,6 +141,14 @@ class Run:
                 print(f"Loaded PyTorch weights from {path}; a fresh Adam starts at epoch 1")
         except (ValueError, RuntimeError) as error:
             fail(f"--resume {path}: {error}")
+
+    def _check_same_batches(self, saved):
+        """Mid-epoch, the resumed run must cut the epoch into the same batches to skip the done ones."""
+        for name in ("batch_size", "limit_train", "seed"):
+            if name in saved and saved[name] != getattr(self.args, name):
+                raise ValueError(f"it stopped mid-epoch with --{name.replace('_', '-')} "
+                                 f"{saved[name]}; resume with the same value (now "
+                                 f"{getattr(self.args, name)})")
 
     def log(self, record):
         self.metrics.write(json.dumps(record) + "\n")

@@ -20,6 +20,10 @@ from pathlib import Path
 import numpy
 import pytest
 
+import minires
+from minires.checkpoint import save_checkpoint
+from minires.models import ResNet50_layer4
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "train_cifar.py"
 # One BLAS thread: on batches of 10 a second one gains nothing (measured: same wall time, half
@@ -398,3 +402,16 @@ def test_unreachable_data_url_gives_up_within_20_seconds(unreachable_download):
     """Connection refused is immediate, so the time to the error is the backoff's waiting."""
     _, _, waits = unreachable_download
     assert sum(waits) <= 20, f"waits {waits} s before reporting a dead --data-url"
+
+
+def test_mid_epoch_resume_with_other_batches_is_refused(common, tmp_path):
+    """Resuming mid-epoch skips the batches already done: they must be the same batches."""
+    model = ResNet50_layer4()
+    optimizer = minires.optim.Adam(model.parameters())
+    path = tmp_path / "interrupted.npz"
+    save_checkpoint(path, model, optimizer, epoch=0, step=2,
+                    settings={"batch_size": 10, "limit_train": None, "seed": 7})
+    result = run_script(*common, "--batch-size", "5", "--resume", path, "--checkpoint-dir", tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert "--batch-size 10" in result.stderr
