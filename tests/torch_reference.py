@@ -1,6 +1,7 @@
 """The course's ResNet50_layer4 in PyTorch: the oracle the parity tests compare minires with.
 
-It follows the course skeleton as the project's seed notes (shared/seed/NOTES.md) describe it, not minires's code:
+It follows the course skeleton as the project's seed notes (shared/seed/NOTES.md) describe
+it, not minires's code:
 
 - every unit is Conv2d (bias=True) -> BatchNorm2d -> ReLU, an ``nn.Sequential`` named 0, 1, 2;
 - ``ResidualBlock(in, middle, out, downsample)`` holds ``layer`` (1x1 -> 3x3 -> 1x1 units) and a
