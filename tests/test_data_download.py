@@ -273,14 +273,15 @@ def test_oversized_part_answered_416_restarts(serve, tmp_path):
     assert destination.read_bytes() == payload
 
 
-def test_server_error_is_retried(serve, tmp_path):
+def test_server_error_is_retried(serve, tmp_path, capsys):
     payload = build_archive(synthetic_split(seed=5))
     url, script = serve(payload)
     script.fail_first = 500
     destination = tmp_path / ARCHIVE_NAME
-    download(url, destination, md5_of(payload), progress=False, retries=3, backoff=0)
+    download(url, destination, md5_of(payload), progress=True, retries=3, backoff=0)
     assert len(script.ranges) == 2
     assert destination.read_bytes() == payload
+    assert "retrying in 0 s (attempt 2 of 4)" in capsys.readouterr().err   # the user is told
 
 
 def test_not_found_fails_at_once(serve, tmp_path):

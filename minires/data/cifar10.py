@@ -26,6 +26,7 @@ import hashlib
 import importlib
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -110,7 +111,11 @@ def download(url, destination, md5, *, progress=True, retries=4, timeout=30, bac
                 message = _unreachable_message(url, destination, attempt + 1, error)
                 raise DownloadError(message) from error
             # The .part is kept, so the next attempt resumes where this one stopped.
-            time.sleep(backoff * 2 ** attempt)
+            wait = backoff * 2 ** attempt
+            if progress:
+                print(f"download failed ({type(error).__name__}); retrying in {wait:g} s "
+                      f"(attempt {attempt + 2} of {retries + 1})", file=sys.stderr, flush=True)
+            time.sleep(wait)
     if md5 is not None:
         got = _md5_of(partial)
         if got != md5.lower():
@@ -336,6 +341,8 @@ def load_cifar10(data_dir="data", url=CIFAR10_URL, md5=CIFAR10_MD5, download=Tru
                         f"{archive}: md5 is {got}, expected {md5}. Delete it to download "
                         f"it again, or pass md5=None if you trust this archive.")
         elif download:
+            if progress:
+                print(f"Downloading CIFAR-10 from {url} into {data_dir}", file=sys.stderr, flush=True)
             _download_file(url, archive, md5, progress=progress)
         else:
             raise DatasetError(f"CIFAR-10 is not in {data_dir.resolve()}: put {ARCHIVE_NAME} "
