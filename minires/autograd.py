@@ -229,10 +229,17 @@ class Tensor:
             shape = tuple(shape[0])
         return _basic().reshape(self, shape)
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _basic().transpose(self, axes or None)
+    def transpose(self, dim0, dim1):
+        """Swap two dimensions, as PyTorch's ``x.transpose(0, 1)`` (not NumPy's permutation)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return _basic().transpose(self, axes)
+
+    def permute(self, *dims):
+        """Reorder all dimensions: ``x.permute(0, 2, 3, 1)`` (NumPy's ``transpose(axes)``)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _basic().transpose(self, dims)
 
     @property
     def T(self):

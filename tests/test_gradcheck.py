@@ -139,9 +139,16 @@ def test_reshape_and_flatten(rng):
 
 
 @pytest.mark.parametrize("axes", [None, (1, 2, 0), (2, 0, 1)])
-def test_transpose(rng, axes):
-    fn = (lambda x: x.T) if axes is None else (lambda x: x.transpose(*axes))
+def test_permute(rng, axes):
+    fn = (lambda x: x.T) if axes is None else (lambda x: x.permute(*axes))
     assert minires.gradcheck(fn, [leaf(rng, 2, 3, 4)], **TOL)
+
+
+def test_transpose_swaps_two_dimensions_as_pytorch(rng):
+    x = leaf(rng, 2, 3, 4)
+    assert x.transpose(0, 2).shape == (4, 3, 2) and x.transpose(-1, 1).shape == (2, 4, 3)
+    numpy.testing.assert_array_equal(x.transpose(0, 2).numpy(), x.numpy().swapaxes(0, 2))
+    assert minires.gradcheck(lambda x: x.transpose(1, 2), [x], **TOL)
 
 
 AXES = [(None, False), (None, True), (0, False), (1, True), (-1, False), ((0, 2), False),
