@@ -380,3 +380,10 @@ def test_frozen_parameters_never_move_and_param_groups_hold_the_lr(rng):
     scheduler = optim.StepLR(optimizer, step_size=1, gamma=0.5)
     scheduler.step()
     assert scheduler.get_last_lr() == [0.005] and optimizer.param_groups[0]["lr"] == 0.005
+
+
+def test_sequential_from_an_ordered_dict_keeps_the_names():
+    from collections import OrderedDict
+    model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(3, 4, 3)), ("act", nn.ReLU())]))
+    assert list(model.state_dict()) == ["conv.weight", "conv.bias"]
+    assert isinstance(model[1], nn.ReLU) and len(model) == 2

@@ -2,6 +2,8 @@
 
 Each layer holds its parameters and calls one function of ``minires.functional``.
 """
+from collections import OrderedDict
+
 import numpy
 
 from minires import backend
@@ -131,12 +133,16 @@ class Flatten(Module):
 
 
 class Sequential(Module):
-    """Calls its children in order; they are named "0", "1", ... and indexable."""
+    """Calls its children in order; they are named "0", "1", ... (or as an OrderedDict names them)."""
 
     def __init__(self, *modules):
         super().__init__()
-        for index, module in enumerate(modules):
-            setattr(self, str(index), module)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            named = modules[0].items()
+        else:
+            named = ((str(index), module) for index, module in enumerate(modules))
+        for name, module in named:
+            setattr(self, name, module)
 
     def __getitem__(self, index):
         return list(self._modules.values())[index]
