@@ -136,11 +136,22 @@ class Run:
                     self.rng.bit_generator.state = meta["rng_state"]
                 where = f"epoch {self.epoch}" + (f", step {self.skip_steps}" if self.skip_steps else "")
                 print(f"Resumed {path} at {where}")
+                self._note_kept_schedule(meta["settings"])
             else:
                 self.model.load_state_dict(load_torch_state_dict(path))
                 print(f"Loaded PyTorch weights from {path}; a fresh Adam starts at epoch 1")
         except (ValueError, RuntimeError) as error:
             fail(f"--resume {path}: {error}")
+
+    def _note_kept_schedule(self, saved):
+        """Say so when --lr, --lr-step or --lr-factor differ from the run being resumed."""
+        ignored = [f"--{name.replace('_', '-')} {getattr(self.args, name):g}"
+                   for name in ("lr", "lr_step", "lr_factor")
+                   if name in saved and saved[name] != getattr(self.args, name)]
+        if ignored:
+            print(f"note: {', '.join(ignored)} not applied: a resumed run keeps its own schedule "
+                  f"(lr now {self.optimizer.lr:g}, divided by {1 / self.scheduler.gamma:g} every "
+                  f"{self.scheduler.step_size} epochs)")
 
     def _check_same_batches(self, saved):
         """Mid-epoch, the resumed run must cut the epoch into the same batches to skip the done ones."""

@@ -207,9 +207,13 @@ class StepLR:
         return [self.optimizer.lr]
 
     def state_dict(self):
-        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
+        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch,
+                "step_size": self.step_size, "gamma": self.gamma}
 
     def load_state_dict(self, state):
+        """Restore the schedule, its step size and factor included (as PyTorch's StepLR)."""
         self.base_lr = float(state["base_lr"])
         self.last_epoch = int(state["last_epoch"])
+        self.step_size = int(state.get("step_size", self.step_size))
+        self.gamma = float(state.get("gamma", self.gamma))
         self.optimizer.lr = self.base_lr * self.gamma ** (self.last_epoch // self.step_size)

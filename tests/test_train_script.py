@@ -415,3 +415,12 @@ def test_mid_epoch_resume_with_other_batches_is_refused(common, tmp_path):
     assert result.returncode == 2
     assert_no_traceback(result)
     assert "--batch-size 10" in result.stderr
+
+
+def test_resumed_run_keeps_its_schedule_and_says_so(common, run_one_epoch, tmp_path):
+    """B ran with --lr-step 1 --lr-factor 4; resuming it with other values changes nothing but says so."""
+    result = run_ok(*common, "--epochs", 2, "--lr", 0.5, "--lr-step", 7, "--checkpoint-dir", tmp_path,
+                    "--resume", run_one_epoch[1] / "last.npz")
+    assert "--lr 0.5, --lr-step 7 not applied" in result.stdout
+    epochs = [r for r in read_metrics(tmp_path) if "step" not in r]
+    assert [r["lr"] for r in epochs] == pytest.approx([1e-3 / 4], rel=1e-12)
