@@ -46,6 +46,14 @@ def column_sums(rows):
     return rows.sum(axis=0)                                   # (C,)
 
 
+def column_means(rows):
+    """(M, C) -> (C,): rows.mean(axis=0), by BLAS on the CPU as ``column_sums``."""
+    xp = backend.get_array_module()
+    if backend.is_host():
+        return xp.full(len(rows), 1.0 / len(rows), dtype=rows.dtype) @ rows   # (C,)
+    return rows.mean(axis=0)                                  # (C,)
+
+
 def channels_last(x):
     """(N, C, H, W) -> the same values as an (N, H, W, C) array (a view if already channels-last)."""
     return x.transpose(0, 2, 3, 1)                            # (N, H, W, C)

@@ -14,7 +14,8 @@ per-channel statistic is a column sum.
 """
 from minires import backend
 from minires.autograd import Function, Tensor
-from minires.functional.layout import check_image_input, column_sums, from_rows, to_rows
+from minires.functional.layout import (check_image_input, column_means, column_sums, from_rows,
+                                       to_rows)
 
 
 class BatchNorm2d(Function):
@@ -27,7 +28,7 @@ class BatchNorm2d(Function):
         N, C, H, W = x.shape
         x_rows = to_rows(x)                                       # (M, C)
         if self.training:
-            mean = column_sums(x_rows) / len(x_rows)              # (C,)
+            mean = column_means(x_rows)                           # (C,)
             y_rows = x_rows - mean                                # (M, C) centred, becomes y
             var = xp.einsum("mc,mc->c", y_rows, y_rows) / len(x_rows)   # (C,) biased
             self._update_running_stats(mean, var, len(x_rows))
@@ -50,11 +51,10 @@ class BatchNorm2d(Function):
         if self.running_mean is None:
             return
         m = self.momentum
-        unbiased_var = var * (M / max(M - 1, 1))                  # (C,)
         self.running_mean *= 1 - m
         self.running_mean += m * mean
         self.running_var *= 1 - m
-        self.running_var += m * unbiased_var
+        self.running_var += (m * M / max(M - 1, 1)) * var         # the unbiased variance
 
     def backward(self, gy):
         xp = backend.get_array_module()
@@ -69,9 +69,10 @@ class BatchNorm2d(Function):
             # per channel an affine function of gy and of the centred input:
             # gx = (x - mean) * b + gy * a + c. (Centring first avoids the
             # cancellation of x * b against a large constant when |mean| >> std.)
+            # (Python numbers folded first: on a GPU every array operation is a launch)
             a = self.scale                                        # (C,)
-            b = -self.scale * self.inv_std * ggamma / M           # (C,)
-            c = -a * gbeta / M                                    # (C,)
+            b = (self.scale * self.inv_std) * (ggamma * (-1.0 / M))   # (C,)
+            c = a * (gbeta * (-1.0 / M))                          # (C,)
             gx_rows = self.x_rows - self.mean                     # (M, C)
             gx_rows *= b
             gx_rows += gy_rows * a
