@@ -81,7 +81,8 @@ class Conv2d(Function):
             N, _, H, W = self.x_shape
             gx = from_rows(gcol, N, H, W)                                # (N, C, H, W)
         else:
-            gx = col2im(gcol, self.x_shape, KH, KW, self.SH, self.SW, self.PH, self.PW)
+            gx = col2im(gcol, self.x_shape, KH, KW,
+                        self.SH, self.SW, self.PH, self.PW)              # (N, C, H, W)
         return gx, gW, gb
 
 

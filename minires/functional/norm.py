@@ -62,7 +62,8 @@ class BatchNorm2d(Function):
         M = len(gy_rows)
         gbeta = column_sums(gy_rows)                              # (C,)
         # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), with no (M, C) temporary
-        ggamma = self.inv_std * (xp.einsum("mc,mc->c", gy_rows, self.x_rows) - self.mean * gbeta)
+        gy_x = xp.einsum("mc,mc->c", gy_rows, self.x_rows)        # (C,) sum(gy * x)
+        ggamma = self.inv_std * (gy_x - self.mean * gbeta)        # (C,)
         if self.training:
             # mean and var depend on x too; differentiating through them gives
             # gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)),
@@ -106,9 +107,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     xp = backend.get_array_module()
     running_mean, running_var = _array_or_none(running_mean), _array_or_none(running_var)
     if weight is None:
-        weight = xp.ones(C, dtype=input.dtype)
+        weight = xp.ones(C, dtype=input.dtype)                # (C,)
     if bias is None:
-        bias = xp.zeros(C, dtype=input.dtype)
+        bias = xp.zeros(C, dtype=input.dtype)                 # (C,)
     return BatchNorm2d(running_mean, running_var, training, momentum, eps)(input, weight, bias)
 
 
