@@ -182,10 +182,13 @@ class Run:
 
 
 def progress_bar(total, description):
-    """A tqdm bar with images/s on a terminal; None (plain lines only) otherwise."""
+    """A tqdm bar with images/s on a terminal; None (plain lines only) otherwise or without tqdm."""
     if not sys.stdout.isatty():
         return None
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ImportError:     # installed without the [train] extra: plain lines still work
+        return None
     return tqdm(total=total, desc=description, unit="img", leave=False, dynamic_ncols=True)
 
 
