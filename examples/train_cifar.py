@@ -170,10 +170,9 @@ class Run:
         folder = self.args.checkpoint_dir
         settings = {key: str(value) if isinstance(value, Path) else value
                     for key, value in vars(self.args).items()}
-        rng = numpy.random.default_rng()
-        rng.bit_generator.state = rng_state or self.rng.bit_generator.state
         save_checkpoint(folder / f"{name}.npz", self.model, self.optimizer, self.scheduler,
-                        epoch=self.epoch, step=step, settings=settings, rng=rng,
+                        epoch=self.epoch, step=step, settings=settings,
+                        rng_state=rng_state or self.rng.bit_generator.state,
                         progress={"loss": loss} if loss is not None else None)
         if torch_copy:
             save_torch_state_dict({key: backend.to_host(value)

@@ -27,14 +27,15 @@ VERSION = 1
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0, settings=None,
-                    rng=None, progress=None):
+                    rng_state=None, progress=None):
     """Write a resumable checkpoint to ``path`` (atomically).
 
     Args:
         model: a Module. optimizer, scheduler: optional, saved with their state.
         epoch: completed epochs. step: batches done in the next epoch (0 at an epoch end).
         settings: a JSON-serialisable dict (e.g. the command-line arguments).
-        rng: a ``numpy.random.Generator`` whose state is saved (the data order and augmentation).
+        rng_state: ``generator.bit_generator.state`` of the data's generator (order and
+            augmentation), returned as ``meta["rng_state"]`` by ``load_checkpoint``.
         progress: a JSON-serialisable dict of the caller's own (e.g. the running loss of
             an interrupted epoch); returned under ``meta["progress"]`` by ``load_checkpoint``.
     """
@@ -51,8 +52,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
         meta["optimizer"] = numbers
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
-    if rng is not None:
-        meta["rng_state"] = rng.bit_generator.state
+    if rng_state is not None:
+        meta["rng_state"] = rng_state
     if progress is not None:
         meta["progress"] = progress
     arrays["meta"] = numpy.array(json.dumps(meta))

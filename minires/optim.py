@@ -4,7 +4,7 @@ All parameters of an optimizer live in one flat array, and their gradients in
 another: each parameter's ``.data`` and ``.grad`` are views into them. An update
 is then a handful of whole-array operations however many parameters the model
 has (214 in ResNet50_layer4), instead of a handful per parameter; on a GPU each
-operation is a kernel launch, so Adam's step is 13 launches instead of about 2,800.
+operation is a kernel launch, so Adam's step is 13 launches instead of 13 x 214 = 2,782.
 
 As in PyTorch, the learning rate lives in ``optimizer.param_groups[0]["lr"]``
 (``optimizer.lr`` is the same number), so the course's ``update_lr`` works as is.

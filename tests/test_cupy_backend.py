@@ -615,7 +615,8 @@ def test_checkpoint_round_trip_on_the_device(device, tmp_path):
     path = tmp_path / "run.npz"
     with strict_device.counting() as saving:
         checkpoint.save_checkpoint(str(path), model, optimizer, scheduler, epoch=3,
-                                   settings={"lr": 1e-2}, rng=data_rng)
+                                   settings={"lr": 1e-2},
+                                   rng_state=data_rng.bit_generator.state)
     assert saving.implicit == 0 and saving.d2h > 0          # explicit reads only
 
     minires.manual_seed(9)
