@@ -92,6 +92,11 @@ class Tensor:
     def dtype(self):
         return self.data.dtype
 
+    @property
+    def grad_fn(self):
+        """The Function that made this tensor (PyTorch's name for ``creator``); None for a leaf."""
+        return self.creator
+
     def size(self, dim=None):
         """The shape, as PyTorch's ``x.size()``, or one dimension of it (``x.size(1)``)."""
         return self.data.shape if dim is None else self.data.shape[dim]
@@ -318,12 +323,12 @@ class Edge:
     this was introduced, it took the peak resident memory of three training steps
     of ResNet50_layer4 at batch 100 from 706 MB to 609 MB.
     """
-    __slots__ = ("creator", "leaf", "dtype")
+    __slots__ = ("creator", "leaf", "dtype", "shape")
 
     def __init__(self, tensor):
         self.creator = tensor.creator
         self.leaf = tensor if tensor.creator is None and tensor.requires_grad else None
-        self.dtype = tensor.dtype
+        self.dtype, self.shape = tensor.dtype, tensor.shape
 
 
 class Function:
