@@ -10,21 +10,23 @@
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
+
+Importing minires changes nothing outside it: the speed settings of the whole
+process (``minires.speed``) are the caller's to switch on.
 """
-from minires import functional, host_memory, models, nn, optim, profiler
-from minires.autograd import Function, Tensor, is_grad_enabled, no_grad
+from minires import functional, models, nn, optim, speed
+from minires.autograd import Function, Tensor, backward, is_grad_enabled, no_grad
 from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.checkpoint import load_checkpoint, save_checkpoint
 from minires.gradcheck import GradcheckError, gradcheck
-from minires.random import manual_seed
+from minires.seeding import manual_seed
+from minires.speed import profiler
 from minires.summary import summary
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "functional", "get_backend", "gradcheck",
+    "Function", "GradcheckError", "Tensor", "backward", "functional", "get_backend", "gradcheck",
     "is_grad_enabled", "load_checkpoint", "load_torch_state_dict", "manual_seed", "models", "nn",
     "no_grad", "optim", "profiler", "save_checkpoint", "save_torch_state_dict", "set_backend",
-    "summary", "to_device", "to_host",
+    "speed", "summary", "to_device", "to_host",
 ]
-
-host_memory.apply_default()     # faster NumPy training: see host_memory.py

@@ -5,12 +5,17 @@ a Function: its ``forward`` works on raw arrays and remembers what its
 ``backward`` will need; calling it on Tensors also records the Function as the
 ``creator`` of its output, so the calls of a forward pass form a graph.
 
-``loss.backward()`` walks that graph from the loss back to the leaves in
+``backward(loss)`` walks that graph from the loss back to the leaves in
 reverse topological order (computed with an explicit stack, so a graph of any
 depth works), hands each Function the gradient of its output (``gy``) and
 accumulates what it returns (``gx``) into its inputs. Leaves that require a
 gradient keep it in ``.grad``, summed over backward calls until zeroed; the
 graph is freed as it is walked, so the forward's activations do not pile up.
+
+The file reads top-down: Tensor, then Function and Edge (the graph), then
+``backward`` (the walk), then the hooks that let a profiler time each call.
+Tensor's operators (``x + y``, ``x.sum()``) are the functions of
+``minires.functional``; ``functional/tensor_methods.py`` attaches them.
 """
 import contextlib
 import time
@@ -18,41 +23,6 @@ import time
 import numpy
 
 from minires import backend
-
-
-class _GradMode:
-    enabled = True
-
-
-_grad_mode = _GradMode()
-
-
-class _Profiling:
-    report = None       # a minires.profiler.Report while profiling
-
-
-_profiling = _Profiling()
-
-
-def set_profiler(report):
-    """Send the time of every Function call to ``report.add`` (None stops); returns the previous."""
-    previous, _profiling.report = _profiling.report, report
-    return previous
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Context in which operations record no graph (for evaluation and updates)."""
-    previous = _grad_mode.enabled
-    _grad_mode.enabled = False
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
-
-
-def is_grad_enabled():
-    return _grad_mode.enabled
 
 
 class Tensor:
@@ -126,209 +96,9 @@ class Tensor:
         """A tensor sharing this data, cut from the graph."""
         return Tensor(self.data)
 
-    # --- backward --------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it.
-
-        Args:
-            gradient: the upstream gradient, same shape as ``self``; may be omitted
-                for a one-element tensor (then it is 1).
-            retain_graph: keep the graph so backward can be called through it again.
-        Raises:
-            FloatingPointError: (NumPy backend) a one-element tensor that is nan or inf.
-        """
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad "
-                               "(was it computed under no_grad(), or from inputs that need no grad?)")
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
-                                   f"got shape {self.shape}; pass gradient=")
-            if backend.is_host() and not numpy.isfinite(self.data).all():
-                # a diverged loss would silently fill every gradient with nan; on a
-                # GPU this check would cost a device sync, so it is made on the host only
-                raise FloatingPointError(
-                    f"backward() from a non-finite value ({self.item()}): the loss has "
-                    "diverged or the inputs hold nan/inf; lower the learning rate or check the data")
-            gradient = backend.get_array_module().ones_like(self.data)
-        elif isinstance(gradient, Tensor):
-            gradient = gradient.data.astype(self.dtype, copy=False)
-        else:
-            gradient = backend.to_device(gradient, dtype=self.dtype)
-        if tuple(gradient.shape) != tuple(self.shape):
-            raise RuntimeError(f"backward(): gradient of shape {tuple(gradient.shape)} for a tensor "
-                               f"of shape {tuple(self.shape)}")
-        if self.creator is None:
-            _accumulate_leaf_grad(self, gradient)
-            return
-
-        functions = _topological_order(self.creator)
-        grads = {id(self.creator): gradient}    # gradient of each Function's output, by Function
-        for function in reversed(functions):
-            if function.inputs is None:
-                raise RuntimeError(
-                    "backward through a graph that has already been freed: a graph can be "
-                    "walked once; run the forward again, or pass retain_graph=True the first time")
-            gy = grads.pop(id(function), None)
-            if gy is None:      # this Function's output does not lead to self (an unused branch)
-                continue
-            gxs = _timed(function, "backward", function.backward, gy)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            for edge, gx in zip(function.inputs, gxs):
-                if gx is None or (edge.creator is None and edge.leaf is None):
-                    continue
-                if gx.dtype != edge.dtype:  # keep every gradient in the forward's dtype
-                    gx = gx.astype(edge.dtype)
-                if edge.leaf is not None:
-                    _accumulate_leaf_grad(edge.leaf, gx)
-                elif id(edge.creator) in grads:
-                    grads[id(edge.creator)] = grads[id(edge.creator)] + gx
-                else:
-                    grads[id(edge.creator)] = gx
-            if not retain_graph:
-                function.release()
-
-    # --- operators (the Functions live in minires.functional) ---------------------------
-    def __add__(self, other):
-        return _basic().add(self, other)
-
-    def __radd__(self, other):
-        return _basic().add(other, self)
-
-    def __sub__(self, other):
-        return _basic().sub(self, other)
-
-    def __rsub__(self, other):
-        return _basic().sub(other, self)
-
-    def __mul__(self, other):
-        return _basic().mul(self, other)
-
-    def __rmul__(self, other):
-        return _basic().mul(other, self)
-
-    def __truediv__(self, other):
-        return _basic().div(self, other)
-
-    def __rtruediv__(self, other):
-        return _basic().div(other, self)
-
-    def __neg__(self):
-        return _basic().neg(self)
-
-    def __pow__(self, exponent):
-        return _basic().pow(self, exponent)
-
-    def __matmul__(self, other):
-        return _basic().matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _basic().matmul(other, self)
-
-    def __getitem__(self, index):
-        return _basic().getitem(self, index)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _basic().reshape(self, shape)
-
-    def transpose(self, dim0, dim1):
-        """Swap two dimensions, as PyTorch's ``x.transpose(0, 1)`` (not NumPy's permutation)."""
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return _basic().transpose(self, axes)
-
-    def permute(self, *dims):
-        """Reorder all dimensions: ``x.permute(0, 2, 3, 1)`` (NumPy's ``transpose(axes)``)."""
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return _basic().transpose(self, dims)
-
-    @property
-    def T(self):
-        return _basic().transpose(self, None)
-
-    def sum(self, axis=None, keepdims=False):
-        return _basic().sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _basic().mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _basic().max(self, axis, keepdims)
-
-    def exp(self):
-        return _basic().exp(self)
-
-    def log(self):
-        return _basic().log(self)
-
-
-def _basic():
-    # imported on use: functional builds on this module, not the other way round
-    from minires.functional import basic
-    return basic
-
-
-def _accumulate_leaf_grad(tensor, gx):
-    if gx.shape != tensor.shape:
-        raise RuntimeError(f"gradient of shape {gx.shape} for a tensor of shape {tensor.shape}")
-    if tensor.grad is None:
-        tensor.grad = gx.copy()     # gx may be shared with another input (e.g. both sides of x + x)
-    else:
-        tensor.grad += gx       # in place: the optimizer may hold .grad as a view of one flat buffer
-
-
-def _topological_order(root):
-    """Functions reachable from ``root``, each after every Function that feeds it.
-
-    Depth-first search with an explicit stack (no recursion limit): a Function
-    is appended once all its inputs' creators have been appended.
-    """
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        function, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(function)
-            continue
-        if id(function) in visited:
-            continue
-        visited.add(id(function))
-        stack.append((function, True))
-        for edge in function.inputs or ():
-            if edge.creator is not None and id(edge.creator) not in visited:
-                stack.append((edge.creator, False))
-    return order
-
-
-def as_tensor(value, like=None):
-    """``value`` as a Tensor; Python numbers take the dtype of ``like``."""
-    if isinstance(value, Tensor):
-        return value
-    dtype = like.dtype if like is not None and numpy.isscalar(value) else None
-    return Tensor(value, dtype=dtype)
-
-
-class Edge:
-    """Where the gradient of one input of a Function goes.
-
-    A Function keeps, for each input, the Function that made it (``creator``)
-    or, for a leaf that requires a gradient, the tensor itself (``leaf``), whose
-    ``.grad`` receives it; both are None for an input that needs no gradient. It
-    does not keep non-leaf input tensors: their arrays are freed as soon as no
-    backward needs them (a BatchNorm output, say, once ReLU has used it). When
-    this was introduced, it took the peak resident memory of three training steps
-    of ResNet50_layer4 at batch 100 from 706 MB to 609 MB.
-    """
-    __slots__ = ("creator", "leaf", "dtype", "shape")
-
-    def __init__(self, tensor):
-        self.creator = tensor.creator
-        self.leaf = tensor if tensor.creator is None and tensor.requires_grad else None
-        self.dtype, self.shape = tensor.dtype, tensor.shape
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it (see ``backward``)."""
+        backward(self, gradient, retain_graph)
 
 
 class Function:
@@ -371,6 +141,172 @@ class Function:
         self.inputs = None      # marks the graph as freed
 
 
+def as_tensor(value, like=None):
+    """``value`` as a Tensor; Python numbers take the dtype of ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    dtype = like.dtype if like is not None and numpy.isscalar(value) else None
+    return Tensor(value, dtype=dtype)
+
+
+def _first_tensor(values):
+    return next((v for v in values if isinstance(v, Tensor)), None)
+
+
+class Edge:
+    """Where the gradient of one input of a Function goes.
+
+    A Function keeps, for each input, the Function that made it (``creator``)
+    or, for a leaf that requires a gradient, the tensor itself (``leaf``), whose
+    ``.grad`` receives it; both are None for an input that needs no gradient. It
+    does not keep non-leaf input tensors: their arrays are freed as soon as no
+    backward needs them (a BatchNorm output, say, once ReLU has used it). When
+    this was introduced, it took the peak resident memory of three training steps
+    of ResNet50_layer4 at batch 100 from 706 MB to 609 MB.
+    """
+    __slots__ = ("creator", "leaf", "dtype", "shape")
+
+    def __init__(self, tensor):
+        self.creator = tensor.creator
+        self.leaf = tensor if tensor.creator is None and tensor.requires_grad else None
+        self.dtype, self.shape = tensor.dtype, tensor.shape
+
+
+class _GradMode:
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context in which operations record no graph (for evaluation and updates)."""
+    previous = _grad_mode.enabled
+    _grad_mode.enabled = False
+    try:
+        yield
+    finally:
+        _grad_mode.enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_mode.enabled
+
+
+def backward(tensor, gradient=None, retain_graph=False):
+    """Accumulate d(tensor)/d(leaf) into ``.grad`` of every leaf that requires it.
+
+    Args:
+        tensor: the Tensor to differentiate, usually the loss.
+        gradient: the upstream gradient, same shape as ``tensor``; may be omitted
+            for a one-element tensor (then it is 1).
+        retain_graph: keep the graph so backward can be called through it again.
+    Raises:
+        FloatingPointError: (NumPy backend) a one-element tensor that is nan or inf.
+    """
+    gradient = _initial_gradient(tensor, gradient)
+    if tensor.creator is None:
+        _accumulate_leaf_grad(tensor, gradient)
+        return
+    grads = {id(tensor.creator): gradient}    # gradient of each Function's output, by Function
+    for function in reversed(_topological_order(tensor.creator)):
+        if function.inputs is None:
+            raise RuntimeError(
+                "backward through a graph that has already been freed: a graph can be "
+                "walked once; run the forward again, or pass retain_graph=True the first time")
+        gy = grads.pop(id(function), None)
+        if gy is None:      # this Function's output does not lead to tensor (an unused branch)
+            continue
+        gxs = _timed(function, "backward", function.backward, gy)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        for edge, gx in zip(function.inputs, gxs):
+            if gx is None or (edge.creator is None and edge.leaf is None):
+                continue
+            if gx.dtype != edge.dtype:  # keep every gradient in the forward's dtype
+                gx = gx.astype(edge.dtype)
+            if edge.leaf is not None:
+                _accumulate_leaf_grad(edge.leaf, gx)
+            elif id(edge.creator) in grads:
+                grads[id(edge.creator)] = grads[id(edge.creator)] + gx
+            else:
+                grads[id(edge.creator)] = gx
+        if not retain_graph:
+            function.release()
+
+
+def _initial_gradient(tensor, gradient):
+    """The gradient that starts the walk, checked, as an array of the tensor's dtype."""
+    if not tensor.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad "
+                           "(was it computed under no_grad(), or from inputs that need no grad?)")
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
+                               f"got shape {tensor.shape}; pass gradient=")
+        if backend.is_host() and not numpy.isfinite(tensor.data).all():
+            # a diverged loss would silently fill every gradient with nan; on a
+            # GPU this check would cost a device sync, so it is made on the host only
+            raise FloatingPointError(
+                f"backward() from a non-finite value ({tensor.item()}): the loss has "
+                "diverged or the inputs hold nan/inf; lower the learning rate or check the data")
+        return backend.get_array_module().ones_like(tensor.data)
+    if isinstance(gradient, Tensor):
+        gradient = gradient.data.astype(tensor.dtype, copy=False)
+    else:
+        gradient = backend.to_device(gradient, dtype=tensor.dtype)
+    if tuple(gradient.shape) != tuple(tensor.shape):
+        raise RuntimeError(f"backward(): gradient of shape {tuple(gradient.shape)} for a tensor "
+                           f"of shape {tuple(tensor.shape)}")
+    return gradient
+
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each after every Function that feeds it.
+
+    Depth-first search with an explicit stack (no recursion limit): a Function
+    is appended once all its inputs' creators have been appended.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        function, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(function)
+            continue
+        if id(function) in visited:
+            continue
+        visited.add(id(function))
+        stack.append((function, True))
+        for edge in function.inputs or ():
+            if edge.creator is not None and id(edge.creator) not in visited:
+                stack.append((edge.creator, False))
+    return order
+
+
+def _accumulate_leaf_grad(tensor, gx):
+    if gx.shape != tensor.shape:
+        raise RuntimeError(f"gradient of shape {gx.shape} for a tensor of shape {tensor.shape}")
+    if tensor.grad is None:
+        tensor.grad = gx.copy()     # gx may be shared with another input (e.g. both sides of x + x)
+    else:
+        tensor.grad += gx       # in place: .grad may be a view of a flat buffer (speed/flat_parameters.py)
+
+
+class _Profiling:
+    report = None       # a minires.speed.profiler.Report while profiling
+
+
+_profiling = _Profiling()
+
+
+def set_profiler(report):
+    """Send the time of every Function call to ``report.add`` (None stops); returns the previous."""
+    previous, _profiling.report = _profiling.report, report
+    return previous
+
+
 def _timed(function, phase, method, *arguments):
     """``method(*arguments)``, timed when a profiler is listening."""
     if _profiling.report is None:
@@ -379,7 +315,3 @@ def _timed(function, phase, method, *arguments):
     result = method(*arguments)
     _profiling.report.add(type(function).__name__, phase, time.perf_counter() - start)
     return result
-
-
-def _first_tensor(values):
-    return next((v for v in values if isinstance(v, Tensor)), None)

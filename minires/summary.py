@@ -8,7 +8,7 @@ at work, D2 = (D1 + 2P - K) // S + 1, with the layer's own numbers.
 import numpy
 
 from minires.autograd import Tensor, no_grad
-from minires.functional.layout import output_size, pair
+from minires.arguments import output_size, pair
 
 
 def _formula(module, input_shape):

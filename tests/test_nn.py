@@ -298,8 +298,8 @@ def test_optimizer_flat_buffers_back_the_parameters():
     model = small_net()
     optimizer = optim.Adam(model.parameters())
     for p in model.parameters():
-        assert numpy.shares_memory(p.data, optimizer.flat_data)
-        assert numpy.shares_memory(p.grad, optimizer.flat_grad)
+        assert numpy.shares_memory(p.data, optimizer.flat.data)
+        assert numpy.shares_memory(p.grad, optimizer.flat.grad)
 
 
 def test_load_state_dict_after_creating_the_optimizer(rng):
@@ -310,13 +310,13 @@ def test_load_state_dict_after_creating_the_optimizer(rng):
     model.load_state_dict(trained)
     numpy.testing.assert_array_equal(model[0].weight.numpy(), trained["0.weight"])
     # the loaded values live in the optimizer's flat buffer (in the weight's memory order)
-    assert numpy.shares_memory(model[0].weight.data, optimizer.flat_data)
+    assert numpy.shares_memory(model[0].weight.data, optimizer.flat.data)
     numpy.testing.assert_array_equal(
-        numpy.sort(optimizer.flat_data[:model[0].weight.numel()]), numpy.sort(trained["0.weight"].ravel()))
+        numpy.sort(optimizer.flat.data[:model[0].weight.numel()]), numpy.sort(trained["0.weight"].ravel()))
     F.cross_entropy(model(batch(rng, 2, 2, 6, 6)), numpy.array([1, 2])).backward()
     optimizer.step()
     for key, p in model.named_parameters():
-        assert numpy.shares_memory(p.data, optimizer.flat_data)
+        assert numpy.shares_memory(p.data, optimizer.flat.data)
         difference = numpy.abs(p.numpy() - trained[key]).max()
         assert 0 < difference <= 0.0101, key       # one Adam step moves at most ~lr
 
@@ -342,7 +342,7 @@ def test_step_lr_divides_by_three_every_twenty_epochs():
 def test_blockwise_update_equals_whole_array_update(make, monkeypatch):
     """The optimizers update 1M+ parameters in cache-sized blocks on several threads;
     element-wise arithmetic must give bit-identical results either way."""
-    from minires import parallel
+    from minires.speed import blockwise
     rng = numpy.random.default_rng(0)
     values = rng.standard_normal((1100, 1000)).astype(numpy.float32)    # 1.1 M elements
     grads = [rng.standard_normal(values.shape).astype(numpy.float32) for _ in range(3)]
@@ -357,7 +357,7 @@ def test_blockwise_update_equals_whole_array_update(make, monkeypatch):
         return parameter.numpy()
 
     blocked = run()
-    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1 << 40)
+    monkeypatch.setattr(blockwise, "MIN_ELEMENTS", 1 << 40)
     whole = run()
     numpy.testing.assert_array_equal(blocked, whole)
     assert not numpy.array_equal(blocked, values)

@@ -9,13 +9,13 @@ Training:  x_hat = (x - mean) / sqrt(var + eps) with the batch's mean and biased
 Eval:      the same with the running statistics in place of the batch's (and eps
            added once).
 
-The pixels are the rows of an (M, C) matrix (see ``layout.py``), so every
+The pixels are the rows of an (M, C) matrix (see ``rows.py``), so every
 per-channel statistic is a column sum.
 """
 from minires import backend
+from minires.arguments import check_image_input
 from minires.autograd import Function, Tensor
-from minires.functional.layout import (check_image_input, column_means, column_sums, from_rows,
-                                       to_rows)
+from minires.functional.rows import column_means, column_sums, from_rows, to_rows
 
 
 class BatchNorm2d(Function):

@@ -1,6 +1,6 @@
 """Initialisers with ``torch.nn.init``'s names; they fill a Tensor in place.
 
-Values are drawn on the host from ``minires.random.host_generator()`` and then
+Values are drawn on the host from ``minires.seeding.init_generator()`` and then
 copied to the tensor's backend.
 fan_in = in_channels * KH * KW and fan_out = out_channels * KH * KW
 (for a Linear layer, in_features and out_features).
@@ -8,7 +8,7 @@ fan_in = in_channels * KH * KW and fan_out = out_channels * KH * KW
 import math
 
 from minires import backend
-from minires.random import host_generator
+from minires.seeding import init_generator
 
 
 def _fans(tensor):
@@ -21,7 +21,7 @@ def _fans(tensor):
 
 def uniform_(tensor, a=0.0, b=1.0):
     """Fill with U(a, b)."""
-    values = host_generator().uniform(a, b, size=tensor.shape)
+    values = init_generator().uniform(a, b, size=tensor.shape)
     tensor.data[...] = backend.to_device(values, dtype=tensor.dtype)
     return tensor
 

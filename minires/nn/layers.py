@@ -8,7 +8,7 @@ import numpy
 
 from minires import backend
 from minires import functional as F
-from minires.functional.layout import pair
+from minires.arguments import pair
 from minires.nn import init
 from minires.nn.module import Module, Parameter
 

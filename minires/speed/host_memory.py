@@ -1,11 +1,10 @@
 """Host memory: keep what NumPy frees for reuse instead of handing it back to the OS.
 
-A performance setting of the process, not of minires's arrays: it is applied
-once when minires is imported (``minires/__init__.py``), unless the environment
-variable MINIRES_KEEP_FREED_MEMORY is 0.
+A setting of the whole process, not of minires's arrays, so minires never makes
+it by itself: a training script calls ``keep_freed_host_memory()`` once at start
+(``examples/train_cifar.py`` and the benchmarks do).
 """
 import ctypes
-import os
 
 
 def keep_freed_host_memory():
@@ -17,8 +16,8 @@ def keep_freed_host_memory():
     batch 100 frees and re-allocates its activations every step: 47,000 page
     faults, 0.2 s of a 0.7 s step on the project's 2-core machine. Keeping freed
     memory in the process removes them; the peak resident memory stays the same
-    (592 MB in both cases). minires does this once, when it is imported; set the
-    environment variable MINIRES_KEEP_FREED_MEMORY=0 to leave the allocator alone.
+    (592 MB in both cases). It changes the allocator of the whole process, which
+    is why it is the caller's choice.
     Returns True if the allocator took the settings (False off glibc, e.g. macOS).
     """
     libc = ctypes.CDLL(None)       # the symbols already loaded in this process, libc's among them
@@ -27,9 +26,3 @@ def keep_freed_host_memory():
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     never = 1 << 30         # 1 GiB: no array of minires comes near it
     return bool(libc.mallopt(M_MMAP_THRESHOLD, never)) and bool(libc.mallopt(M_TRIM_THRESHOLD, never))
-
-
-def apply_default():
-    """Apply ``keep_freed_host_memory`` unless MINIRES_KEEP_FREED_MEMORY=0."""
-    if os.environ.get("MINIRES_KEEP_FREED_MEMORY", "1") != "0":
-        keep_freed_host_memory()

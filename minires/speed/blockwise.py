@@ -22,11 +22,11 @@ BLOCK_ELEMENTS = 1 << 18    # 256K elements: a block and its temporaries fit the
 MIN_ELEMENTS = 1 << 20      # smaller arrays are not worth the threads
 
 
-class _Pool:
-    executor = None
+class _Threads:
+    executor = None     # started on first use: importing minires starts no thread
 
 
-_pool = _Pool()
+_threads = _Threads()
 
 
 def blockwise(function, *arrays):
@@ -40,12 +40,12 @@ def blockwise(function, *arrays):
     if not backend.is_host() or arrays[0].size < MIN_ELEMENTS:
         function(*arrays)
         return
-    if _pool.executor is None:
-        _pool.executor = ThreadPoolExecutor(max_workers=os.cpu_count(),
+    if _threads.executor is None:
+        _threads.executor = ThreadPoolExecutor(max_workers=os.cpu_count(),
                                             thread_name_prefix="minires-block")
     rows = len(arrays[0])
     per_block = max(1, BLOCK_ELEMENTS * rows // arrays[0].size)
-    futures = [_pool.executor.submit(function, *(a[start:start + per_block] for a in arrays))
+    futures = [_threads.executor.submit(function, *(a[start:start + per_block] for a in arrays))
                for start in range(0, rows, per_block)]
     for future in futures:
         future.result()         # re-raises a thread's exception here

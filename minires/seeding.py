@@ -1,4 +1,4 @@
-"""The host random generator behind parameter initialisation.
+"""The seed of parameter initialisation: one host random generator.
 
 Initial weights are drawn on the host with NumPy and then moved to the active
 backend, so a seed gives the same model on every backend.
@@ -8,18 +8,18 @@ backend, so a seed gives the same model on every backend.
 import numpy
 
 
-class _HostRandom:
+class _InitGenerator:
     generator = numpy.random.default_rng()
 
 
-_host = _HostRandom()
+_init = _InitGenerator()
 
 
 def manual_seed(seed):
     """Seed the generator that initialises parameters."""
-    _host.generator = numpy.random.default_rng(seed)
+    _init.generator = numpy.random.default_rng(seed)
 
 
-def host_generator():
+def init_generator():
     """The ``numpy.random.Generator`` used for initialisation."""
-    return _host.generator
+    return _init.generator

@@ -1,6 +1,6 @@
 """Where the time of a training step goes, per Function, forward and backward.
 
-    with minires.profiler.profile() as report:
+    with minires.speed.profiler.profile() as report:
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()

@@ -1,0 +1,70 @@
+"""Channels-last memory, padding, and the windows that convolution and pooling read.
+
+Images are indexed (N, C, H, W) everywhere, as in PyTorch. In memory, though,
+minires keeps the channels of one pixel next to each other, as an (N, H, W, C)
+array seen through ``transpose(0, 3, 1, 2)`` (PyTorch calls this the
+``channels_last`` memory format). ``x.transpose(0, 2, 3, 1)`` then gives the
+(N, H, W, C) array back as a free view, and:
+
+- a 1x1 stride-1 convolution is one matrix multiply with no copy (see ``rows.py``);
+- im2col copies whole pixels (C contiguous numbers) instead of single numbers;
+- batch norm's per-channel statistics are column sums.
+
+Every op stays correct for any memory layout; the layout only decides how much
+copying it costs.
+
+A kernel of KH x KW reads, at kernel offset (i, j), one strided window of the
+padded input per output pixel; convolution and both poolings are loops or views
+over these windows, and their backward sends gradients back through the same
+windows (``scatter_windows``).
+
+N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
+OH/OW output size.
+"""
+from minires import backend
+
+
+def pad_channels_last(x, PH, PW, fill=0.0):
+    """(N, C, H, W) -> (N, H + 2PH, W + 2PW, C): a channels-last copy framed by ``fill``.
+
+    With no padding it is a view, not a copy.
+    """
+    x_nhwc = x.transpose(0, 2, 3, 1)                            # (N, H, W, C)
+    if PH == 0 and PW == 0:
+        return x_nhwc
+    N, H, W, C = x_nhwc.shape
+    xp = backend.get_array_module()
+    x_pad = xp.full((N, H + 2 * PH, W + 2 * PW, C), fill, dtype=x.dtype)  # (N, H+2PH, W+2PW, C)
+    x_pad[:, PH:PH + H, PW:PW + W, :] = x_nhwc
+    return x_pad
+
+
+def window(i, j, SH, SW, OH, OW):
+    """Index of the pixels that kernel offset (i, j) touches, for every output pixel.
+
+    ``x_pad[window(i, j, ...)]`` has shape (N, OH, OW, C): its element
+    [n, oh, ow, c] is x_pad[n, i + SH*oh, j + SW*ow, c]. The stop may run past
+    the edge; slicing clips it, and exactly OH (OW) positions remain.
+    """
+    return (slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW), slice(None))
+
+
+def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, dtype):
+    """The backward of reading windows: send each window's gradient back to its pixels.
+
+    ``window_gradient(i, j)`` is the (N, OH, OW, C) gradient of the pixels that
+    kernel offset (i, j) read, one per output pixel (see ``window``). Where windows
+    overlap, a pixel collects the sum. A loop over the KH*KW offsets, each a
+    strided slice ``+=``: no ``add.at``, which is slow. Used by col2im and both poolings.
+
+    Returns:
+        gx: (N, C, H, W), a channels-last view.
+    """
+    N, C, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    xp = backend.get_array_module()
+    gx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=dtype)    # (N, H+2PH, W+2PW, C)
+    for i in range(KH):
+        for j in range(KW):
+            gx_pad[window(i, j, SH, SW, OH, OW)] += window_gradient(i, j)   # (N, OH, OW, C)
+    return gx_pad[:, PH:PH + H, PW:PW + W, :].transpose(0, 3, 1, 2)        # (N, C, H, W)

@@ -1,0 +1,14 @@
+"""Optimizers and learning-rate schedules with ``torch.optim``'s names and update rules.
+
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)      # adam.py
+    scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=20, gamma=1/3)
+
+Each rule has its file (``sgd.py``, ``adam.py``); ``optimizer.py`` holds what they share.
+"""
+from minires.optim import lr_scheduler
+from minires.optim.adam import Adam
+from minires.optim.lr_scheduler import StepLR
+from minires.optim.optimizer import Optimizer
+from minires.optim.sgd import SGD
+
+__all__ = ["Adam", "Optimizer", "SGD", "StepLR", "lr_scheduler"]
