@@ -100,6 +100,12 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it (see ``backward``)."""
         backward(self, gradient, retain_graph)
 
+    _post_accumulate_grad_hooks = ()     # a list once a hook is registered
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` each time backward has added into ``self.grad`` (PyTorch's name)."""
+        self._post_accumulate_grad_hooks = [*self._post_accumulate_grad_hooks, hook]
+
 
 class Function:
     """One differentiable operation, PyTorch's ``Function`` idiom.
@@ -292,6 +298,8 @@ def _accumulate_leaf_grad(tensor, gx):
         tensor.grad = gx.copy()     # gx may be shared with another input (e.g. both sides of x + x)
     else:
         tensor.grad += gx       # in place: .grad may be a view of a flat buffer (speed/flat_parameters.py)
+    for hook in tensor._post_accumulate_grad_hooks:    # e.g. DistributedDataParallel's "ready"
+        hook(tensor)
 
 
 class _Profiling:

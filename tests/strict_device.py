@@ -575,3 +575,44 @@ def _has_path(root, dotted):
 @functools.lru_cache(maxsize=None)
 def __getattr__(name):
     return _forward(numpy, "", name)
+
+
+# --- device memory by address, for minires.distributed's NCCL path -------------------------
+# NCCL (cupy.cuda.nccl) takes raw device addresses, ``array.data.ptr``; DistributedDataParallel
+# finds the optimizer's flat gradient buffer through ``.base`` and ``__cuda_array_interface__``.
+# Every address handed out is recorded, so a stand-in NCCL (tests/mpi_programs/nccl_stand_in.py)
+# can check that what it reduces is the memory of a device array.
+handed_out = {}     # address -> bytes of the device array whose .data gave it
+
+
+class MemoryPointer:
+    """CuPy's ``ndarray.data``: ``ptr`` is the address of the array's first element."""
+
+    def __init__(self, array):
+        self.ptr = array.ctypes.data
+        handed_out[self.ptr] = array.nbytes
+
+
+def _cuda_array_interface(self):
+    return {"version": 3, "shape": self.shape, "typestr": self.dtype.str, "strides": self.strides,
+            "data": (self._a.ctypes.data, False)}
+
+
+ndarray.data = property(lambda self: MemoryPointer(self._a))
+ndarray.base = property(lambda self: None if self._a.base is None else ndarray(self._a.base))
+ndarray.__cuda_array_interface__ = property(_cuda_array_interface)
+
+
+class Device:
+    """``cuda.Device(i).use()``: the devices used, in order, are in ``devices_used``."""
+
+    def __init__(self, device_id=0):
+        self.id = device_id
+
+    def use(self):
+        devices_used.append(self.id)
+
+
+devices_used = []
+cuda.Device = Device
+_Stream.ptr = 0     # the default stream

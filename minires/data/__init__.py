@@ -13,9 +13,11 @@ from .cifar10 import (
     read_records,
 )
 from .loader import CIFAR10_MEAN, CIFAR10_STD, BatchLoader, normalize, random_crop_flip
+from .sampler import DistributedSampler
 
 __all__ = [
     "ARCHIVE_NAME", "CIFAR10_MD5", "CIFAR10_URL", "CLASSES", "FOLDER_NAME",
     "DatasetError", "DownloadError", "download", "extract", "load_cifar10", "read_records",
     "CIFAR10_MEAN", "CIFAR10_STD", "BatchLoader", "normalize", "random_crop_flip",
+    "DistributedSampler",
 ]

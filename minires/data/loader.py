@@ -103,14 +103,17 @@ class BatchLoader:
         rng: ``numpy.random.Generator``; a fresh unseeded one if None.
         drop_last: skip the last batch when it has fewer than B images.
         prefetch: prepare the next batch in a background thread.
+        sampler: a ``DistributedSampler``: every batch is drawn (order, augmentation) as
+            without it, then only this rank's rows of it are yielded (``sampler.py``).
 
     Yields:
         x: float32 (B, 3, H, W) normalised, y: int64 (B,), both on the active backend
-        (the last batch may be smaller unless ``drop_last``).
+        (the last batch may be smaller unless ``drop_last``; with a sampler, this rank's
+        rows of each: B / num_replicas of them).
     """
 
     def __init__(self, images, labels, batch_size=100, shuffle=False, augment=False,
-                 rng=None, drop_last=False, prefetch=True):
+                 rng=None, drop_last=False, prefetch=True, sampler=None):
         images, labels = numpy.asarray(images), numpy.asarray(labels)
         if images.dtype != numpy.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be uint8 (N, 3, H, W), "
@@ -127,6 +130,7 @@ class BatchLoader:
         self.rng = numpy.random.default_rng() if rng is None else rng
         self.drop_last = drop_last
         self.prefetch = prefetch
+        self.sampler = sampler
 
     def __len__(self):
         """Number of batches in one epoch."""
@@ -157,6 +161,11 @@ class BatchLoader:
             images = self.images[index]                       # (B, 3, H, W) uint8
             if self.augment:
                 images = random_crop_flip(images, self.rng)   # (B, 3, H, W) uint8
+            if self.sampler is not None:
+                # the whole batch was augmented, so each image got its single-process draws
+                # (the crops of 100 images take under 1 ms); this rank keeps its rows
+                rows = self.sampler.rows()
+                images, index = images[rows], index[rows]     # (B / replicas, 3, H, W), (B / replicas,)
             yield normalize(images), self.labels[index]       # (B, 3, H, W) float32, (B,)
 
 

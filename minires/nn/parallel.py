@@ -1,0 +1,264 @@
+"""DistributedDataParallel: one copy of the model per process, gradients averaged in backward.
+
+Data parallelism: every process (rank) holds the whole model and runs forward and
+backward on its own rows of each global batch (``minires.data.DistributedSampler``).
+The gradient of the batch's mean loss is the mean of the ranks' gradients, so once
+backward has averaged them, every rank takes the same optimizer step and the copies
+stay equal, step after step.
+
+    dist.init_process_group("mpi")                 # under mpiexec -n N
+    model = DistributedDataParallel(ResNet50_layer4())
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    loss = F.cross_entropy(model(x), y)            # x: this rank's B/N images
+    optimizer.zero_grad()
+    loss.backward()                                 # gradients averaged over the ranks on the way
+    optimizer.step()
+
+How, step by step:
+
+1. At construction rank 0's parameters and buffers are broadcast: every copy starts equal.
+2. Buckets. The parameters, last first (the order in which backward reaches them),
+   are cut into buckets of about ``bucket_cap_mb``: one all-reduce per bucket rather
+   than one per parameter (214 in ResNet50_layer4), each long enough to run at the
+   link's bandwidth rather than its latency. The first bucket is kept to 1 MB so that
+   communication can start early in backward (as PyTorch does).
+3. Ready. Each forward counts, in the graph it has just built, how many gradients
+   will flow into each parameter; a hook on each parameter
+   (``Tensor.register_post_accumulate_grad_hook``) counts them down during backward.
+   A bucket is ready when all its parameters have all of theirs.
+4. In order. Collectives are matched by the order of the calls, so every rank
+   reduces bucket k only after bucket k - 1, whatever order they became ready in.
+5. No copy. The optimizer keeps every gradient in one flat array, in the order of
+   ``model.parameters()`` (``speed/flat_parameters.py``); DDP finds this out at its
+   first backward (each ``.grad`` is a view of the same 1-D array, back to back), so a
+   bucket is one contiguous slice of it and is reduced in place. If the gradients are
+   not laid out so (no optimizer yet, or gradients set to None and made afresh by
+   backward), the bucket packs them into one array and unpacks the result: correct,
+   but two more passes over the gradients (measured on ResNet50_layer4, 59 MB: see
+   ``benchmarks/distributed_speed.py``).
+6. When the last gradient has arrived, DDP waits for the reductions and divides by
+   the number of ranks: a sum of means becomes the mean.
+
+Overlap. With ``overlap=True`` a bucket is sent as soon as it is ready (a
+non-blocking all-reduce) while backward computes the rest; with ``overlap=False``
+all buckets are reduced after the last gradient. On the project's 2-core machine
+(2 ranks, one core each, MPI over shared memory) the reduction is itself CPU work
+(copies and additions) that competes with backward for the same core, and MPICH
+moves a non-blocking transfer on only inside MPI calls, so overlapping gains
+nothing there (measured in ``benchmarks/distributed_speed.py``; ``OVERLAP`` is the
+faster). Across machines or over NCCL, where the wire, not the core, is the
+bottleneck, pass ``overlap=True``.
+
+Gradients that are None. A parameter that the forward did not use on a rank has
+no gradient there; that rank contributes zeros, and after the reduction every rank
+holds the average in ``.grad``, so a parameter used on no rank ends with a zero
+gradient rather than None (PyTorch leaves None; minires's optimizers treat None as
+zero, so the step is the same). Every rank must build the same graph.
+
+Buffers. As PyTorch does (``broadcast_buffers=True``), every forward starts by
+copying rank 0's buffers (BatchNorm's running statistics) to the others: without
+``SyncBatchNorm`` each rank normalises with its own batch's statistics, and the
+running statistics that all ranks keep are rank 0's.
+"""
+import contextlib
+
+from minires import autograd, backend
+from minires import distributed as dist
+from minires.nn.module import Module
+
+FIRST_BUCKET_MB = 1.0
+OVERLAP = False         # measured: see the module's docstring
+
+
+class DistributedDataParallel(Module):
+    """Wraps ``module``; its forward runs the module, its backward averages the gradients.
+
+    Args:
+        module: the model; built the same way on every rank (rank 0's values win).
+        bucket_cap_mb: size of a gradient bucket in MB (the first is 1 MB).
+        broadcast_buffers: copy rank 0's buffers to all ranks at every forward.
+        overlap: reduce each bucket as soon as it is ready, during backward (see above).
+    The wrapped model is ``self.module``: save ``model.module.state_dict()`` to get
+    the single-process keys (DDP's own keys start with ``module.``, as PyTorch's).
+    """
+
+    def __init__(self, module, bucket_cap_mb=25.0, broadcast_buffers=True, overlap=OVERLAP):
+        super().__init__()
+        if not dist.is_initialized():
+            raise RuntimeError("DistributedDataParallel needs minires.distributed.init_process_group() first")
+        self.module = module
+        self.broadcast_buffers, self.overlap = broadcast_buffers, overlap
+        self.require_backward_grad_sync = True          # False inside no_sync()
+        self.world_size = dist.get_world_size()
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+        self._params = [p for p in module.parameters() if p.requires_grad]
+        self._index = {id(p): i for i, p in enumerate(self._params)}
+        self._buckets = _buckets(self._params, bucket_cap_mb)
+        self._bucket_of = {i: bucket for bucket in self._buckets for i in bucket.indices}
+        self._pending = None      # the backward to come: counts of gradients still expected
+        for p in self._params:
+            p.register_post_accumulate_grad_hook(self._gradient_arrived)
+
+    def forward(self, *inputs):
+        if self._pending is not None:
+            raise RuntimeError("DistributedDataParallel: a forward with gradients was not followed "
+                               "by its backward; every rank must run backward after each such "
+                               "forward (or run it under no_grad())")
+        if self.broadcast_buffers:
+            for _, buffer in self.module.named_buffers():
+                dist.broadcast(buffer.data, src=0)
+        output = self.module(*inputs)
+        if (self.require_backward_grad_sync and autograd.is_grad_enabled()
+                and isinstance(output, autograd.Tensor) and output.creator is not None):
+            self._expect_gradients(output)
+        return output
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """Inside, backward only accumulates local gradients; the next synced backward averages the sum."""
+        previous, self.require_backward_grad_sync = self.require_backward_grad_sync, False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = previous
+
+    # --- backward: count gradients in, send buckets out ----------------------------------
+    def _expect_gradients(self, output):
+        """Count, per parameter, the graph's edges into it: the gradients backward will add."""
+        expected = [0] * len(self._params)
+        for function in autograd._topological_order(output.creator):   # the walk backward makes
+            for edge in function.inputs:
+                if edge.leaf is not None and id(edge.leaf) in self._index:
+                    expected[self._index[id(edge.leaf)]] += 1
+        total = sum(expected)
+        if total == 0:
+            return
+        for bucket in self._buckets:
+            bucket.waiting = sum(1 for i in bucket.indices if expected[i])
+        self._pending = _Pending(expected, total)
+
+    def _gradient_arrived(self, parameter):
+        pending = self._pending
+        if pending is None:         # a backward DDP did not prepare (no_sync, or the module called directly)
+            return
+        i = self._index[id(parameter)]
+        if pending.expected[i] == 0:
+            raise RuntimeError(f"DistributedDataParallel: parameter {i} ({tuple(parameter.shape)}) "
+                               "received a gradient that its forward did not lead to (used outside "
+                               "the wrapped module?); its bucket may already be reduced")
+        pending.expected[i] -= 1
+        pending.total -= 1
+        if pending.expected[i] == 0:
+            self._bucket_of[i].waiting -= 1
+        if pending.total == 0:
+            self._send(pending, len(self._buckets))
+            self._finish(pending)
+        elif self.overlap:
+            ready = pending.launched
+            while ready < len(self._buckets) and self._buckets[ready].waiting == 0:
+                ready += 1
+            self._send(pending, ready)
+            for _, work in pending.works:
+                work.is_completed()     # MPI moves a transfer on only inside its calls
+
+    def _send(self, pending, stop):
+        """Start the all-reduce of every bucket not yet sent, up to bucket ``stop``."""
+        for bucket in self._buckets[pending.launched:stop]:
+            array = bucket.array()
+            pending.works.append((array, dist.all_reduce(array, async_op=True)))
+            pending.launched += 1
+
+    def _finish(self, pending):
+        self._pending = None
+        for (array, work), bucket in zip(pending.works, self._buckets):
+            work.wait()
+            array *= 1.0 / self.world_size        # the sum of the ranks' means -> their mean
+            bucket.unpack(array)
+
+
+class _Pending:
+    """The gradients one backward still has to deliver, and the buckets already sent."""
+
+    def __init__(self, expected, total):
+        self.expected, self.total = expected, total
+        self.launched, self.works = 0, []
+
+
+class _Bucket:
+    """Parameters ``indices`` (consecutive in model order) whose gradients travel together."""
+
+    def __init__(self, params, indices):
+        self.params, self.indices = [params[i] for i in indices], indices
+        self.waiting = 0
+        self._seen, self._flat = None, None     # the .grad arrays last looked at, and their flat slice
+
+    def array(self):
+        """The bucket's gradients as one array: a slice of the optimizer's flat buffer, else packed."""
+        grads = [p.grad for p in self.params]
+        if self._seen is None or any(g is not s for g, s in zip(grads, self._seen)):
+            self._seen, self._flat = grads, _flat_slice(grads)
+        if self._flat is not None:
+            return self._flat
+        xp = backend.get_array_module()
+        return xp.concatenate([xp.zeros(p.numel(), dtype=p.dtype) if p.grad is None
+                               else p.grad.reshape(-1) for p in self.params])      # (bucket,)
+
+    def unpack(self, array):
+        """Write a packed bucket's averaged values back into the gradients (nothing for a flat slice)."""
+        if array is self._flat:
+            return
+        offset = 0
+        for p in self.params:
+            values = array[offset:offset + p.numel()].reshape(p.shape)
+            if p.grad is None:
+                p.grad = values
+            else:
+                p.grad[...] = values
+            offset += p.numel()
+        self._seen = None
+
+
+def _buckets(params, bucket_cap_mb):
+    """Buckets of consecutive parameters, from the last parameter back to the first."""
+    buckets, indices, size = [], [], 0
+    cap = min(FIRST_BUCKET_MB, bucket_cap_mb) * 2 ** 20
+    for i in reversed(range(len(params))):
+        indices.insert(0, i)
+        size += params[i].numel() * params[i].dtype.itemsize
+        if size >= cap:
+            buckets.append(_Bucket(params, indices))
+            indices, size, cap = [], 0, bucket_cap_mb * 2 ** 20
+    if indices:
+        buckets.append(_Bucket(params, indices))
+    return buckets
+
+
+def _flat_slice(grads):
+    """The 1-D array slice that holds ``grads`` back to back, dense and in order; else None."""
+    if any(g is None for g in grads):
+        return None
+    flat = grads[0].base
+    if flat is None or flat.ndim != 1:
+        return None
+    start = (_address(grads[0]) - _address(flat)) // flat.itemsize
+    end = start
+    for g in grads:
+        if (g.base is None or _address(g.base) != _address(flat)
+                or _address(g) != _address(flat) + end * flat.itemsize or not _dense(g)):
+            return None
+        end += g.size
+    return flat[start:end]
+
+
+def _address(array):
+    """Where the first element of ``array`` lives: a host address, or a device one (CuPy)."""
+    interface = getattr(array, "__cuda_array_interface__", None) or array.__array_interface__
+    return interface["data"][0]
+
+
+def _dense(array):
+    """True if ``array`` fills its memory without gaps (C order, or a transposed view of it)."""
+    sizes_strides = [(n, s) for n, s in zip(array.shape, array.strides) if n > 1]
+    span = array.itemsize + sum((n - 1) * s for n, s in sizes_strides)
+    return all(s > 0 for _, s in sizes_strides) and span == array.size * array.itemsize

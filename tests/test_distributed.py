@@ -1,0 +1,351 @@
+"""minires.distributed, DistributedDataParallel, SyncBatchNorm and DistributedSampler.
+
+The multi-process tests start MPI themselves: ``mpiexec -n 2`` runs a program of
+``tests/mpi_programs/`` in a subprocess with a timeout (a hung collective must fail the test,
+never hang the suite), and the test reads what each rank wrote. They skip, saying why, where
+mpi4py or mpiexec is missing (``pip install -e ".[mpi]"`` brings both). The single-process
+references are computed here, in this process, without MPI.
+"""
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy
+import pytest
+
+import minires
+import minires.functional as F
+from minires import distributed as dist
+from minires import nn, optim
+from minires.data import BatchLoader, DistributedSampler
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRAMS = REPO / "tests" / "mpi_programs"
+# one BLAS thread per rank: two ranks already fill the two cores of the project's machine
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MPI_"))},
+       "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+sys.path.insert(0, str(PROGRAMS))
+equivalence = importlib.import_module("equivalence")
+
+
+# --- running programs under mpiexec --------------------------------------------------------
+def mpiexec():
+    """The launcher beside this Python (the MPICH wheel installs it there), else on PATH."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        pytest.skip('mpi4py is not installed: pip install -e ".[mpi]" brings it and MPICH')
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.is_file() else shutil.which("mpiexec")
+    if found is None:
+        pytest.skip('no mpiexec beside this Python or on PATH: pip install -e ".[mpi]"')
+    return found
+
+
+def run_mpi(*args, n=2, timeout=60):
+    """Run ``python *args`` in ``n`` ranks; CompletedProcess. A run past ``timeout`` is ended and fails."""
+    command = [mpiexec(), "-n", str(n), sys.executable, *map(str, args)]
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        end_tree(process)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"mpiexec ran past {timeout} s (a hang?)\n{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def end_tree(process):
+    """SIGKILL ``process`` and everything it started (the ranks may sit in a collective)."""
+    for pid in descendants(process.pid) + [process.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def descendants(pid):
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def run_ok(*args, **kwargs):
+    result = run_mpi(*args, **kwargs)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def ranks(out, n=2):
+    """What each rank wrote: a list of dicts, rank 0 first."""
+    records = []
+    for r in range(n):
+        with numpy.load(str(out).replace(".npz", f".rank{r}.npz")) as archive:
+            records.append({name: archive[name] for name in archive.files})
+    return records
+
+
+# --- single-process references (this process, no MPI) ----------------------------------------
+def single_process(rank_statistics=None):
+    """equivalence.py's three Adam steps at the global batch of 8, in one process.
+
+    With ``rank_statistics=W``, each rank's rows go through the model separately, so batch norm
+    uses each rank's own statistics, as W ranks without SyncBatchNorm do; the loss is the mean
+    of their losses and the running statistics are rank 0's (DDP broadcasts rank 0's buffers).
+    """
+    model = equivalence.make_model(sync_bn=False)
+    optimizer = optim.Adam(model.parameters(), lr=equivalence.LR)
+    record = {}
+    for step, (x, y) in enumerate(equivalence.batches()):
+        if rank_statistics is None:
+            loss = F.cross_entropy(model(minires.Tensor(x)), y)
+        else:
+            W = rank_statistics
+            start = {key: b.data.copy() for key, b in model.named_buffers()}
+            losses = []
+            for r in range(W):
+                for key, b in model.named_buffers():
+                    b.data[...] = start[key]            # every rank starts from rank 0's buffers
+                losses.append(F.cross_entropy(model(minires.Tensor(x[r::W])), y[r::W]))
+                if r == 0:
+                    rank0 = {key: b.data.copy() for key, b in model.named_buffers()}
+            for key, b in model.named_buffers():
+                b.data[...] = rank0[key]
+            loss = sum(losses[1:], losses[0]) * (1.0 / W)
+        equivalence.zero_grad(step, model, optimizer)
+        loss.backward()
+        record[f"loss_{step}"] = loss.item()
+        for name, p in model.named_parameters():
+            record[f"grad_{step}/{name}"] = p.grad.copy()
+        optimizer.step()
+    record.update({f"state/{key}": value.copy() for key, value in model.state_dict().items()})
+    return record
+
+
+def assert_matches(got, expected, rtol=1e-10, prefixes=("loss_", "grad_", "state/")):
+    """Every loss, gradient and state array in ``expected`` equals ``got`` to ``rtol`` of its scale."""
+    compared = 0
+    for key, value in expected.items():
+        if key.startswith(prefixes):
+            scale = max(numpy.abs(value).max(), 1e-300)
+            numpy.testing.assert_allclose(got[key], value, rtol=rtol, atol=rtol * scale, err_msg=key)
+            compared += 1
+    assert compared > 10
+
+
+def assert_ranks_equal(records, buffers=True):
+    """Every rank ends with the same gradients and parameters (and buffers), bit for bit."""
+    for key, value in records[0].items():
+        if key.startswith(("grad_", "state/")) and (buffers or not key.endswith(("_mean", "_var"))):
+            numpy.testing.assert_array_equal(records[1][key], value, err_msg=key)
+
+
+# --- process groups without MPI -----------------------------------------------------------------
+def run_python(code, **env):
+    environment = {**ENV, **env}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_import_minires_does_not_import_mpi4py():
+    result = run_python(
+        "import sys, minires, minires.data, minires.nn.parallel, minires.distributed as dist\n"
+        "loaded = 'mpi4py' in sys.modules\n"
+        "dist.init_process_group('mpi')     # no launcher: a world of one, still without MPI\n"
+        "print(loaded, 'mpi4py' in sys.modules, dist.get_rank(), dist.get_world_size())")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "0", "1"]
+
+
+def test_without_mpi4py_one_process_works_and_a_larger_world_says_what_to_install():
+    code = ("import sys; sys.modules['mpi4py'] = None     # as if not installed\n"
+            "import minires.distributed as dist\n"
+            "try:\n"
+            "    dist.init_process_group()\n"
+            "    print('world', dist.get_world_size())\n"
+            "except RuntimeError as error:\n"
+            "    print('error', error)\n")
+    assert run_python(code).stdout.strip() == "world 1"
+    message = run_python(code, PMI_SIZE="2", PMI_RANK="0").stdout.strip()
+    assert message.startswith("error a world of 2 processes needs mpi4py"), message
+    assert 'pip install -e ".[mpi]"' in message and message.count(". ") == 0, message
+
+
+@pytest.fixture
+def world_of_one():
+    dist.init_process_group()
+    yield
+    dist.destroy_process_group()
+
+
+def test_init_twice_and_ranks_before_init_are_refused(world_of_one):
+    with pytest.raises(RuntimeError, match="already"):
+        dist.init_process_group()
+    dist.destroy_process_group()
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        dist.get_rank()
+    dist.init_process_group()
+
+
+# --- DistributedDataParallel and SyncBatchNorm in two processes --------------------------------
+@pytest.mark.parametrize("overlap", [False, True], ids=["after-backward", "overlapped"])
+def test_two_ranks_with_sync_batchnorm_match_one_process_at_the_global_batch(tmp_path, overlap):
+    """2 ranks x batch 4, float64, 3 Adam steps = 1 process x batch 8: loss, gradients, running
+    statistics, parameters, to 1e-10. Buckets both as slices of the optimizer's flat buffer and packed."""
+    out = tmp_path / "sync.npz"
+    run_ok(PROGRAMS / "equivalence.py", out, "--sync-bn", *(["--overlap"] if overlap else []))
+    records = ranks(out)
+    assert records[0]["buckets"] >= 3
+    assert [int(records[0][f"flat_buckets_{s}"]) for s in range(3)] == [records[0]["buckets"], 0,
+                                                                       records[0]["buckets"]]
+    assert_matches(records[0], single_process())
+    assert_ranks_equal(records)
+
+
+def test_two_ranks_without_sync_batchnorm_differ_only_by_per_rank_statistics(tmp_path):
+    out = tmp_path / "plain.npz"
+    run_ok(PROGRAMS / "equivalence.py", out)
+    records = ranks(out)
+    assert_matches(records[0], single_process(rank_statistics=2))      # exactly that difference
+    # rank 1's running statistics are its own since the last forward, which began with rank 0's
+    assert_ranks_equal(records, buffers=False)
+    global_batch = single_process()
+    assert abs(records[0]["loss_1"] - global_batch["loss_1"]) > 1e-6     # which is a real one
+
+
+def test_gradients_unused_on_some_ranks_and_no_sync(tmp_path):
+    out = tmp_path / "semantics.npz"
+    run_ok(PROGRAMS / "ddp_semantics.py", out)
+    rank0, rank1 = ranks(out)
+    for name in ("shared.weight", "shared.bias", "rank0_only.weight", "rank0_only.bias"):
+        for record in (rank0, rank1):
+            # rank 1's rank0_only has no gradient: it contributes zeros to the mean
+            expected = (rank0[f"local/{name}"] + rank1[f"local/{name}"]) / 2
+            numpy.testing.assert_allclose(record[f"synced/{name}"], expected * 3 / 2, err_msg=name)
+    assert not rank1["local/rank0_only.weight"].any()
+    for record in (rank0, rank1):       # used on no rank: zeros (PyTorch would leave None)
+        assert not record["synced/unused.weight"].any() and not record["first/unused.bias"].any()
+    numpy.testing.assert_array_equal(rank0["first/rank0_only.weight"], rank1["first/rank0_only.weight"])
+
+
+def test_nccl_path_hands_nccl_device_memory_and_nothing_crosses_to_the_host(tmp_path):
+    pytest.importorskip("cupy", reason="the stand-in device checks names against CuPy's")
+    out = tmp_path / "nccl.npz"
+    run_ok(PROGRAMS / "nccl_stand_in.py", out)
+    records = ranks(out)
+    for rank, record in enumerate(records):
+        assert list(record["devices_used"]) == [rank]           # device = local rank
+        for step in range(3):
+            d2h, h2d, implicit = record[f"counts_{step}"]
+            assert (d2h, h2d, implicit) == (0, 0, 0), f"rank {rank} step {step}"
+            assert record[f"on_device_{step}"]
+            # 2 SyncBatchNorm layers x (forward + backward), 3 buckets, 6 buffers broadcast
+            assert record[f"nccl_calls_{step}"] == 2 * 2 + 3 + 6
+    assert_matches(records[0], single_process(), prefixes=("loss_", "state/"))
+    for key, value in records[0].items():
+        if key.startswith("state/"):
+            numpy.testing.assert_array_equal(records[1][key], value, err_msg=key)
+
+
+def test_a_killed_rank_makes_the_other_exit_within_seconds():
+    started = time.monotonic()
+    result = run_mpi(PROGRAMS / "killed_rank.py", timeout=30)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 30
+    assert "without rank 1" not in result.stdout
+
+
+# --- in one process --------------------------------------------------------------------------
+def test_sampler_deals_every_image_once_and_the_ranks_share_the_single_process_batches():
+    N, B = 23, 6
+    images = numpy.random.default_rng(0).integers(0, 256, size=(N, 3, 8, 8), dtype=numpy.uint8)
+    labels = numpy.arange(N)        # each image's label is its index
+
+    def epoch(sampler=None):
+        loader = BatchLoader(images, labels, batch_size=B, shuffle=True, augment=True,
+                             rng=numpy.random.default_rng(5), sampler=sampler)
+        return [(x, y) for x, y in loader]
+
+    one = epoch()
+    for W in (2, 3):
+        shards = [epoch(DistributedSampler(num_replicas=W, rank=r)) for r in range(W)]
+        seen = numpy.concatenate([y for shard in shards for _, y in shard])
+        assert sorted(seen) == list(range(N))                    # every image exactly once
+        for b, (x, y) in enumerate(one):
+            for r in range(W):
+                numpy.testing.assert_array_equal(shards[r][b][1], y[r::W])
+                numpy.testing.assert_array_equal(shards[r][b][0], x[r::W])    # same crop and flip
+
+
+def test_sampler_defaults_to_the_process_group(world_of_one):
+    sampler = DistributedSampler()
+    assert (sampler.num_replicas, sampler.rank, sampler.rows()) == (1, 0, slice(0, None, 1))
+    with pytest.raises(ValueError, match="rank 2"):
+        DistributedSampler(num_replicas=2, rank=2)
+
+
+def test_convert_sync_batchnorm_shares_parameters_and_is_batchnorm_in_one_process(world_of_one, rng):
+    model = equivalence.make_model(sync_bn=False)
+    reference = equivalence.make_model(sync_bn=False)
+    bn = model[1]
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model and isinstance(model[1], nn.SyncBatchNorm)
+    assert model[1].weight is bn.weight and model[1].running_var is bn.running_var
+    assert list(model.state_dict()) == list(reference.state_dict())
+    x = minires.Tensor(rng.standard_normal((4, 3, 8, 8)))
+    numpy.testing.assert_array_equal(model(x).data, reference(x).data)
+    for key, value in reference.state_dict().items():
+        numpy.testing.assert_array_equal(model.state_dict()[key], value, err_msg=key)
+    assert repr(model[1]).startswith("SyncBatchNorm(4")
+
+
+def test_ddp_refuses_a_forward_whose_backward_never_came(world_of_one):
+    model = nn.parallel.DistributedDataParallel(nn.Linear(in_features=2, out_features=2))
+    x = minires.Tensor(numpy.ones((1, 2), dtype=numpy.float32))
+    model(x)
+    with pytest.raises(RuntimeError, match="not followed by its backward"):
+        model(x)
+
+
+def test_ddp_needs_a_process_group():
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        nn.parallel.DistributedDataParallel(nn.Linear(in_features=2, out_features=2))
+
+
+def test_buckets_run_from_the_last_parameter_to_the_first(world_of_one):
+    model = minires.models.ResNet50_layer4()
+    ddp = nn.parallel.DistributedDataParallel(model)
+    order = [i for bucket in ddp._buckets for i in reversed(bucket.indices)]
+    assert order == list(reversed(range(len(list(model.parameters())))))
+    megabytes = [sum(p.numel() * 4 for p in bucket.params) / 2 ** 20 for bucket in ddp._buckets]
+    largest = max(p.numel() * 4 for p in model.parameters()) / 2 ** 20
+    assert 1 <= megabytes[0] < 1 + largest          # the first is small: communication starts early
+    assert all(25 <= size < 25 + largest for size in megabytes[1:-1]) and len(megabytes) >= 3
+
+
+def test_post_accumulate_grad_hook_sees_each_gradient_once_it_is_added():
+    w = nn.Parameter(numpy.array([1.0, 2.0]))
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda tensor: seen.append(tensor.grad.copy()))
+    ((w * w).sum() + w.sum()).backward()      # w reaches the loss along three edges
+    assert len(seen) == 3
+    numpy.testing.assert_array_equal(seen[-1], 2 * w.data + 1)
