@@ -180,6 +180,25 @@ def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, ru
                                                         (2, True), (2, False)]
 
 
+def test_metrics_name_the_run_and_count_global_steps_across_a_resume(run_one_epoch, run_resumed):
+    """Every record carries its run id, a time and the global step; a resumed run is a new run
+    whose global steps continue where the resumed checkpoint stopped (4 steps an epoch)."""
+    first, resumed = read_metrics(run_one_epoch[1]), read_metrics(run_resumed[1])
+    for record in first + resumed:
+        assert {"run", "time", "global_step"} <= set(record), record
+    assert len({r["run"] for r in first}) == 1 and len({r["run"] for r in resumed}) == 1
+    assert first[0]["run"] != resumed[0]["run"]
+    assert [r["global_step"] for r in first] == [1, 2, 3, 4, 4]       # 4 steps, then the epoch
+    assert [r["global_step"] for r in resumed] == [7, 8]              # step 3 of epoch 2, the epoch
+    times = [r["time"] for r in first]
+    assert times == sorted(times)
+
+
+def test_train_log_holds_the_printed_lines(run_one_epoch):
+    result, folder = run_one_epoch
+    assert (folder / "train.log").read_text().splitlines() == result.stdout.splitlines()
+
+
 def test_lr_in_metrics_is_the_lr_each_epoch_trained_with(run_two_epochs):
     """--lr-step 1 --lr-factor 4: epoch 1 trains at --lr (0.001), epoch 2 at 0.001 / 4."""
     epochs = [r for r in read_metrics(run_two_epochs[1]) if "step" not in r]
@@ -227,7 +246,7 @@ def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path
                        "--checkpoint-dir", tmp_path)
     assert [line for line in evaluated.stdout.splitlines() if ACCURACY_LINE.match(line)] == final
     assert not any(line.startswith("Epoch") for line in evaluated.stdout.splitlines())
-    assert sorted(path.suffix for path in tmp_path.iterdir()) in ([], [".jsonl"])  # no checkpoints
+    assert sorted(path.suffix for path in tmp_path.iterdir()) in ([], [".jsonl", ".log"])  # no checkpoints
 
 
 # ---------------------------------------------------------------- interruption
@@ -267,14 +286,14 @@ import importlib.util, os, signal, sys
 spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
 script = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(script)
-print_line = script.say
+print_line = script.Run.say
 
-def say_then_terminate(bar, line):
-    print_line(bar, line)
+def say_then_terminate(run, line, bar=None):
+    print_line(run, line, bar)
     if line.startswith("Epoch [") and "Step [4/4]" in line:
         os.kill(os.getpid(), signal.SIGTERM)
 
-script.say = say_then_terminate
+script.Run.say = say_then_terminate
 script.main(sys.argv[2:])
 """
 
