@@ -156,12 +156,13 @@ def test_log_lines_have_the_course_format(run_one_epoch):
     assert result.stderr == ""
 
 
-def test_loss_lines_appear_only_every_log_every_steps(run_two_epochs):
+def test_loss_lines_appear_every_log_every_steps_and_at_each_epochs_end(run_two_epochs):
     result, _ = run_two_epochs
     step_lines = [line for line in result.stdout.splitlines() if line.startswith("Epoch [")]
     assert all(STEP_LINE.match(line) for line in step_lines), step_lines
-    assert [line.split("Loss")[0] for line in step_lines] == [
-        "Epoch [1/2], Step [3/4] ", "Epoch [2/2], Step [3/4] "]
+    assert [line.split("Loss")[0] for line in step_lines] == [      # and each epoch's last step
+        "Epoch [1/2], Step [3/4] ", "Epoch [1/2], Step [4/4] ",
+        "Epoch [2/2], Step [3/4] ", "Epoch [2/2], Step [4/4] "]
 
 
 def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, run_two_epochs):
@@ -176,8 +177,8 @@ def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, ru
     printed = ACCURACY_LINE.search(run_one_epoch[0].stdout).group(1)
     assert f"{epochs[0]['test_accuracy']:.2f}" == printed
     two = read_metrics(run_two_epochs[1])
-    assert [(r["epoch"], "step" in r) for r in two] == [(1, True), (1, False),
-                                                        (2, True), (2, False)]
+    assert [(r["epoch"], "step" in r) for r in two] == [(1, True), (1, True), (1, False),
+                                                        (2, True), (2, True), (2, False)]
 
 
 def test_metrics_name_the_run_and_count_global_steps_across_a_resume(run_one_epoch, run_resumed):
@@ -189,7 +190,7 @@ def test_metrics_name_the_run_and_count_global_steps_across_a_resume(run_one_epo
     assert len({r["run"] for r in first}) == 1 and len({r["run"] for r in resumed}) == 1
     assert first[0]["run"] != resumed[0]["run"]
     assert [r["global_step"] for r in first] == [1, 2, 3, 4, 4]       # 4 steps, then the epoch
-    assert [r["global_step"] for r in resumed] == [7, 8]              # step 3 of epoch 2, the epoch
+    assert [r["global_step"] for r in resumed] == [7, 8, 8]   # steps 3 and 4 of epoch 2, the epoch
     times = [r["time"] for r in first]
     assert times == sorted(times)
 
@@ -236,7 +237,9 @@ def test_resumed_run_logs_the_same_second_epoch(run_two_epochs, run_resumed):
     def course_lines(result):
         return [line for line in result.stdout.splitlines()
                 if line.startswith("Epoch [") or ACCURACY_LINE.match(line)]
-    assert course_lines(run_resumed[0]) == course_lines(run_two_epochs[0])[1:]
+    second_epoch = [line for line in course_lines(run_two_epochs[0])
+                    if not line.startswith("Epoch [1/2]")]
+    assert course_lines(run_resumed[0]) == second_epoch
 
 
 def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path):
