@@ -24,6 +24,7 @@ The course's training step and evaluation come first (``train_step``,
 what makes a long run safe: resuming, signals, divergence, progress, checkpoints.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -280,7 +281,8 @@ class Run:
             file.write(line + "\n")
             file.flush()
         except OSError as error:
-            file.close()
+            with contextlib.suppress(OSError):      # closing flushes the rest, which fails too
+                file.close()
             print(f"warning: cannot write {file.name} ({error.strerror}); training goes on "
                   "without it", file=sys.stderr, flush=True)
 
