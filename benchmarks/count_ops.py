@@ -23,9 +23,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import strict_device  # noqa: E402  (test-only code, kept out of the package)
 
 import minires  # noqa: E402
-import minires.functional as F  # noqa: E402
 from minires import backend, profiler  # noqa: E402
 from minires.models import ResNet50_layer4  # noqa: E402
+
+# the course's step and evaluation forward, exactly as the training script runs them
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from train_cifar import predict, train_step  # noqa: E402
 
 
 def count_step(batch):
@@ -38,19 +41,11 @@ def count_step(batch):
         x = minires.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=numpy.float32))
         y = backend.to_device(rng.integers(0, 10, size=batch))
 
-        def train_step():
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        train_step()                    # the first step is no different, but count a later one
+        train_step(model, optimizer, x, y)     # the first step is no different, but count a later one
         with strict_device.counting(sites=True) as train, profiler.profile() as train_calls:
-            train_step()
-        model.eval()
-        with strict_device.counting(sites=True) as evaluation, profiler.profile() as eval_calls, \
-                minires.no_grad():
-            model(x)
+            train_step(model, optimizer, x, y)
+        with strict_device.counting(sites=True) as evaluation, profiler.profile() as eval_calls:
+            predict(model, x)
     return train, train_calls.calls, evaluation, eval_calls.calls
 
 

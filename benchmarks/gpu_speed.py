@@ -17,9 +17,12 @@ import time
 import numpy
 
 import minires
-import minires.functional as F
 from minires import backend
 from minires.models import ResNet50_layer4
+
+# the course's step and evaluation forward, exactly as the training script runs them
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from train_cifar import predict, train_step  # noqa: E402
 
 
 def measure(step, batch, rounds, steps):
@@ -61,20 +64,12 @@ def main():
         x = minires.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=numpy.float32))
         y = backend.to_device(rng.integers(0, 10, size=batch))
 
-        def train_step():
+        def training():
             model.train()
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_step(model, optimizer, x, y)
 
-        def eval_step():
-            model.eval()
-            with minires.no_grad():
-                model(x)
-
-        train = measure(train_step, batch, args.rounds, args.steps)
-        evaluate = measure(eval_step, batch, args.rounds, args.steps)
+        train = measure(training, batch, args.rounds, args.steps)
+        evaluate = measure(lambda: predict(model, x), batch, args.rounds, args.steps)
         print(f"| {batch} | {train:,.1f} | {evaluate:,.1f} |", flush=True)
 
 

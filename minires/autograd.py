@@ -254,9 +254,11 @@ def _initial_gradient(tensor, gradient):
         if backend.is_host() and not numpy.isfinite(tensor.data).all():
             # a diverged loss would silently fill every gradient with nan; on a
             # GPU this check would cost a device sync, so it is made on the host only
-            raise FloatingPointError(
+            error = FloatingPointError(
                 f"backward() from a non-finite value ({tensor.item()}): the loss has "
                 "diverged or the inputs hold nan/inf; lower the learning rate or check the data")
+            error.value = tensor.item()     # for a caller that reports it
+            raise error
         return backend.get_array_module().ones_like(tensor.data)
     if isinstance(gradient, Tensor):
         gradient = gradient.data.astype(tensor.dtype, copy=False)

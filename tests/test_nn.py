@@ -387,3 +387,17 @@ def test_sequential_from_an_ordered_dict_keeps_the_names():
     model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(3, 4, 3)), ("act", nn.ReLU())]))
     assert list(model.state_dict()) == ["conv.weight", "conv.bias"]
     assert isinstance(model[1], nn.ReLU) and len(model) == 2
+
+
+def test_blockwise_threads_keep_the_callers_numpy_error_state():
+    """numpy.errstate around a step holds inside the optimizer's worker threads too."""
+    import warnings
+    parameter = minires.nn.Parameter(numpy.full((1100, 1000), 3e38, dtype=numpy.float32))
+    optimizer = optim.SGD([parameter], lr=1.0)
+    optimizer.zero_grad()
+    parameter.grad[...] = -3e38               # p - lr * g overflows to inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with numpy.errstate(over="ignore"):
+            optimizer.step()
+    assert numpy.isinf(parameter.numpy()).all()

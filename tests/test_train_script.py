@@ -156,12 +156,13 @@ def test_log_lines_have_the_course_format(run_one_epoch):
     assert result.stderr == ""
 
 
-def test_loss_lines_appear_only_every_log_every_steps(run_two_epochs):
+def test_loss_lines_appear_every_log_every_steps_and_at_each_epochs_end(run_two_epochs):
     result, _ = run_two_epochs
     step_lines = [line for line in result.stdout.splitlines() if line.startswith("Epoch [")]
     assert all(STEP_LINE.match(line) for line in step_lines), step_lines
-    assert [line.split("Loss")[0] for line in step_lines] == [
-        "Epoch [1/2], Step [3/4] ", "Epoch [2/2], Step [3/4] "]
+    assert [line.split("Loss")[0] for line in step_lines] == [      # and each epoch's last step
+        "Epoch [1/2], Step [3/4] ", "Epoch [1/2], Step [4/4] ",
+        "Epoch [2/2], Step [3/4] ", "Epoch [2/2], Step [4/4] "]
 
 
 def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, run_two_epochs):
@@ -176,8 +177,27 @@ def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, ru
     printed = ACCURACY_LINE.search(run_one_epoch[0].stdout).group(1)
     assert f"{epochs[0]['test_accuracy']:.2f}" == printed
     two = read_metrics(run_two_epochs[1])
-    assert [(r["epoch"], "step" in r) for r in two] == [(1, True), (1, False),
-                                                        (2, True), (2, False)]
+    assert [(r["epoch"], "step" in r) for r in two] == [(1, True), (1, True), (1, False),
+                                                        (2, True), (2, True), (2, False)]
+
+
+def test_metrics_name_the_run_and_count_global_steps_across_a_resume(run_one_epoch, run_resumed):
+    """Every record carries its run id, a time and the global step; a resumed run is a new run
+    whose global steps continue where the resumed checkpoint stopped (4 steps an epoch)."""
+    first, resumed = read_metrics(run_one_epoch[1]), read_metrics(run_resumed[1])
+    for record in first + resumed:
+        assert {"run", "time", "global_step"} <= set(record), record
+    assert len({r["run"] for r in first}) == 1 and len({r["run"] for r in resumed}) == 1
+    assert first[0]["run"] != resumed[0]["run"]
+    assert [r["global_step"] for r in first] == [1, 2, 3, 4, 4]       # 4 steps, then the epoch
+    assert [r["global_step"] for r in resumed] == [7, 8, 8]   # steps 3 and 4 of epoch 2, the epoch
+    times = [r["time"] for r in first]
+    assert times == sorted(times)
+
+
+def test_train_log_holds_the_printed_lines(run_one_epoch):
+    result, folder = run_one_epoch
+    assert (folder / "train.log").read_text().splitlines() == result.stdout.splitlines()
 
 
 def test_lr_in_metrics_is_the_lr_each_epoch_trained_with(run_two_epochs):
@@ -217,7 +237,9 @@ def test_resumed_run_logs_the_same_second_epoch(run_two_epochs, run_resumed):
     def course_lines(result):
         return [line for line in result.stdout.splitlines()
                 if line.startswith("Epoch [") or ACCURACY_LINE.match(line)]
-    assert course_lines(run_resumed[0]) == course_lines(run_two_epochs[0])[1:]
+    second_epoch = [line for line in course_lines(run_two_epochs[0])
+                    if not line.startswith("Epoch [1/2]")]
+    assert course_lines(run_resumed[0]) == second_epoch
 
 
 def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path):
@@ -227,7 +249,7 @@ def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path
                        "--checkpoint-dir", tmp_path)
     assert [line for line in evaluated.stdout.splitlines() if ACCURACY_LINE.match(line)] == final
     assert not any(line.startswith("Epoch") for line in evaluated.stdout.splitlines())
-    assert sorted(path.suffix for path in tmp_path.iterdir()) in ([], [".jsonl"])  # no checkpoints
+    assert sorted(path.suffix for path in tmp_path.iterdir()) in ([], [".jsonl", ".log"])  # no checkpoints
 
 
 # ---------------------------------------------------------------- interruption
@@ -267,14 +289,14 @@ import importlib.util, os, signal, sys
 spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
 script = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(script)
-print_line = script.say
+print_line = script.Run.say
 
-def say_then_terminate(bar, line):
-    print_line(bar, line)
+def say_then_terminate(run, line, bar=None):
+    print_line(run, line, bar)
     if line.startswith("Epoch [") and "Step [4/4]" in line:
         os.kill(os.getpid(), signal.SIGTERM)
 
-script.say = say_then_terminate
+script.Run.say = say_then_terminate
 script.main(sys.argv[2:])
 """
 

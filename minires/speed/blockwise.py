@@ -13,6 +13,7 @@ operations, 17 ms in blocks.
 On a GPU none of this applies (one kernel already spans the device): the
 function is called once on the whole arrays.
 """
+import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,10 +43,13 @@ def blockwise(function, *arrays):
         return
     if _threads.executor is None:
         _threads.executor = ThreadPoolExecutor(max_workers=os.cpu_count(),
-                                            thread_name_prefix="minires-block")
+                                               thread_name_prefix="minires-block")
     rows = len(arrays[0])
     per_block = max(1, BLOCK_ELEMENTS * rows // arrays[0].size)
-    futures = [_threads.executor.submit(function, *(a[start:start + per_block] for a in arrays))
+    # each block runs in a copy of the caller's context, so a numpy.errstate set by the
+    # caller (e.g. silencing overflow warnings of a diverging run) holds in the threads too
+    futures = [_threads.executor.submit(contextvars.copy_context().run, function,
+                                        *(a[start:start + per_block] for a in arrays))
                for start in range(0, rows, per_block)]
     for future in futures:
         future.result()         # re-raises a thread's exception here

@@ -1,0 +1,216 @@
+"""examples/train_cifar.py when things go wrong: every failure is exit 2 (3 for a diverged run)
+and one sentence, never a traceback, and nothing already saved is lost.
+
+Runs train ResNet50_layer4 on a synthetic CIFAR-10 folder of 20 training images (4 per record
+file), 2 steps of 10 an epoch. The script runs as a subprocess, as a user runs it; where a test
+needs a failure that a command line cannot cause (a full disk during a save, a signal during a
+save), a short program loads the script and replaces one function before calling its main().
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+
+import minires
+from minires.checkpoint import save_checkpoint
+from minires.models import ResNet50_layer4
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "examples" / "train_cifar.py"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
+def write_cifar_folder(data_dir, records_per_file=4):
+    folder = Path(data_dir) / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    rng = numpy.random.default_rng(0)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        records = rng.integers(0, 256, size=(records_per_file, 3073), dtype=numpy.uint8)
+        records[:, 0] = rng.integers(0, 10, size=records_per_file)
+        records.tofile(folder / name)
+    return Path(data_dir)
+
+
+def run_script(*args, program=None):
+    """The script as a user runs it, or ``program`` (Python source) that loads it from argv[1]."""
+    command = [sys.executable, str(SCRIPT)] if program is None else \
+        [sys.executable, "-c", program, str(SCRIPT)]
+    return subprocess.run([*command, *map(str, args)], cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=180)
+
+
+def assert_one_sentence(result, status=2):
+    """Exit ``status``, exactly one line on stderr, and it is an ``error:`` line."""
+    assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def checkpoint_arrays(path):
+    with numpy.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return arrays, json.loads(str(arrays.pop("meta")))
+
+
+@pytest.fixture(scope="module")
+def common(tmp_path_factory):
+    data_dir = write_cifar_folder(tmp_path_factory.mktemp("data"))
+    return ["--data-dir", data_dir, "--batch-size", 10, "--limit-test", 4, "--seed", 3]
+
+
+@pytest.fixture(scope="module")
+def one_epoch(common, tmp_path_factory):
+    """A finished one-epoch run at --lr 0.01; its folder holds last.npz."""
+    folder = tmp_path_factory.mktemp("one_epoch")
+    result = run_script(*common, "--lr", 0.01, "--checkpoint-dir", folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def nan_checkpoint(tmp_path_factory):
+    minires.manual_seed(0)
+    model = ResNet50_layer4()
+    optimizer = minires.optim.Adam(model.parameters())
+    scheduler = minires.optim.StepLR(optimizer, step_size=20)
+    model.fc.weight.data[0, 0] = numpy.nan
+    path = tmp_path_factory.mktemp("nan") / "nan.npz"
+    save_checkpoint(path, model, optimizer, scheduler, epoch=1)
+    return path
+
+
+def bad_invocations(common, one_epoch, nan_checkpoint, folder):
+    """(flags, a phrase the sentence must contain) for command lines that must fail in one sentence."""
+    last = one_epoch / "last.npz"
+    return [
+        (["--data-dir", REPO / "README.md"], "is a file"),
+        (["--eval-only"], "--eval-only needs --resume"),
+        (["--tf32"], "--backend cupy"),
+        (["--batch-size", "ten"], "--batch-size"),
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--resume", last, "--epochs", 1], "nothing is left to train"),
+        (["--resume", last, "--epochs", 2, "--identity-shortcut"], "without --identity-shortcut"),
+        (["--resume", nan_checkpoint, "--epochs", 2], "nan or inf"),
+        (["--resume", REPO / "README.md"], "README.md"),
+    ]
+
+
+def test_bad_command_lines_are_one_sentence_each(common, one_epoch, nan_checkpoint, tmp_path):
+    cases = bad_invocations(common, one_epoch, nan_checkpoint, tmp_path)
+    for flags, phrase in cases:
+        result = run_script(*common, *flags, "--checkpoint-dir", tmp_path / "run")
+        line = assert_one_sentence(result)
+        assert phrase in line, (flags, line)
+    assert not (tmp_path / "run" / "last.npz").exists()      # none of them trained
+
+
+def test_resume_notes_only_the_flags_that_were_typed(common, one_epoch, tmp_path):
+    """The run was trained at --lr 0.01; resumed without --lr, the default 0.001 is no news."""
+    result = run_script(*common, "--epochs", 2, "--resume", one_epoch / "last.npz",
+                        "--checkpoint-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "not applied" not in result.stdout
+    assert f"Resumed {one_epoch / 'last.npz'} after epoch 1" in result.stdout
+    typed = run_script(*common, "--epochs", 2, "--lr", 0.5, "--resume", one_epoch / "last.npz",
+                       "--checkpoint-dir", tmp_path / "typed")
+    assert "--lr 0.5 not applied" in typed.stdout
+
+
+def test_a_fresh_run_into_a_used_folder_says_what_it_overwrites(common, one_epoch, tmp_path):
+    folder = tmp_path / "reused"
+    folder.mkdir()
+    (folder / "last.npz").write_bytes((one_epoch / "last.npz").read_bytes())
+    result = run_script(*common, "--checkpoint-dir", folder)
+    assert result.returncode == 0, result.stderr
+    assert f"note: {folder} holds last.npz" in result.stdout and "overwrites" in result.stdout
+
+
+def test_huge_lr_never_saves_non_finite_weights(common, tmp_path):
+    """--lr 1e39 overflows the weights; the run stops with status 3 and saves no inf checkpoint."""
+    result = run_script(*common, "--lr", "1e39", "--epochs", 2, "--checkpoint-dir", tmp_path)
+    line = assert_one_sentence(result, status=3)
+    assert "nan or inf" in line or "loss became" in line, line
+    for path in tmp_path.glob("*.npz"):
+        arrays, _ = checkpoint_arrays(path)
+        assert all(numpy.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"), path
+
+
+def test_a_full_disk_for_metrics_and_log_warns_and_training_goes_on(common, tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full to simulate a full disk")
+    (tmp_path / "metrics.jsonl").symlink_to("/dev/full")
+    (tmp_path / "train.log").symlink_to("/dev/full")
+    result = run_script(*common, "--checkpoint-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: cannot write" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "resnet50_final.npz").is_file()
+
+
+FULL_DISK_AT_SECOND_SAVE = """
+import errno, os, sys, importlib.util
+spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+real_save, saves = script.save_checkpoint, []
+
+def save_until_the_disk_is_full(path, *args, **kwargs):
+    saves.append(path)
+    if len(saves) == 2:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    real_save(path, *args, **kwargs)
+
+script.save_checkpoint = save_until_the_disk_is_full
+script.main(sys.argv[2:])
+"""
+
+
+def test_a_full_disk_during_a_save_names_the_last_good_checkpoint(common, tmp_path):
+    """Epoch 1's last.npz is saved; epoch 2's save meets a full disk: exit 2, one sentence."""
+    result = run_script(*common, "--epochs", 2, "--checkpoint-dir", tmp_path,
+                        program=FULL_DISK_AT_SECOND_SAVE)
+    line = assert_one_sentence(result)
+    assert "No space left on device" in line
+    assert f"the last good checkpoint is {tmp_path / 'last.npz'} (epoch 1)" in line
+    assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
+
+
+def test_a_folder_named_last_npz_is_one_sentence(common, tmp_path):
+    (tmp_path / "last.npz").mkdir()
+    result = run_script(*common, "--checkpoint-dir", tmp_path)
+    line = assert_one_sentence(result)
+    assert "could not save last" in line
+
+
+SIGTERM_DURING_SAVE = """
+import os, signal, sys, importlib.util
+spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+real_save = script.save_checkpoint
+
+def save_with_a_signal_in_the_middle(path, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)     # delivered now, before the file is written
+    real_save(path, *args, **kwargs)
+
+script.save_checkpoint = save_with_a_signal_in_the_middle
+script.main(sys.argv[2:])
+"""
+
+
+def test_sigterm_during_a_save_finishes_it_and_reports_what_is_on_disk(common, tmp_path):
+    result = run_script(*common, "--epochs", 2, "--checkpoint-dir", tmp_path,
+                        program=SIGTERM_DURING_SAVE)
+    assert result.returncode == 128 + signal.SIGTERM, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
+    assert f"{tmp_path / 'last.npz'} (epoch 1)" in result.stdout
