@@ -19,6 +19,17 @@ course's ``resnet50_epoch{N}`` every 20 epochs and ``resnet50_final`` at the end
 ``examples/plot_metrics.py``) and ``train.log`` (the lines it prints).
 Ctrl-C or SIGTERM saves ``interrupted.npz`` and exits; ``--resume`` it to go on.
 
+On several processes (data parallelism over MPI: ``pip install -e ".[mpi]"``):
+
+    mpiexec -n 2 python examples/train_cifar.py --sync-batchnorm         # 2 processes on the CPU
+    mpiexec -n 4 python examples/train_cifar.py --backend cupy --sync-batchnorm   # 4 GPUs
+
+``--batch-size`` stays the global batch: each process trains on its share of every
+batch, and the gradients are averaged over the processes in backward. Only rank 0
+prints, logs and saves; with ``--sync-batchnorm`` the processes compute the step one
+process computes at that batch, so the checkpoints are a single process's (up to
+float rounding) and resume at any number of processes.
+
 The course's training step and evaluation come first (``train_step``,
 ``evaluate``); the benchmarks run the same functions. Everything after them is
 what makes a long run safe: resuming, signals, divergence, progress, checkpoints.
@@ -37,10 +48,13 @@ import numpy
 
 import minires
 import minires.functional as F
-from minires import backend, optim
+from minires import backend, distributed, optim
 from minires.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
-from minires.data import CIFAR10_URL, BatchLoader, DatasetError, DownloadError, load_cifar10
+from minires.data import (CIFAR10_URL, BatchLoader, DatasetError, DistributedSampler, DownloadError,
+                          load_cifar10)
 from minires.models import ResNet50_layer4
+from minires.nn import SyncBatchNorm
+from minires.nn.parallel import DistributedDataParallel
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,12 +84,15 @@ def predict(model, images):
 
 def evaluate(model, batches):
     """Test accuracy in percent over (images, labels) batches; correct answers are counted
-    on the device and read once."""
+    on the device and read once. With several processes, each brings its share of the test set."""
     correct, total = 0, 0
     for x, y in batches:
         correct = correct + (predict(model, x).data.argmax(axis=1) == y).sum()
         total += len(y)
-    return 100.0 * float(backend.to_host(correct)) / total
+    counts = numpy.array([float(backend.to_host(correct)), total])
+    if distributed.is_initialized():
+        distributed.all_reduce(counts)      # summed over the processes (none to add in one)
+    return 100.0 * counts[0] / counts[1]
 
 
 # --- the command line ----------------------------------------------------------------
@@ -120,6 +137,9 @@ def parse_args(argv=None):
                         help="textbook residual blocks (skip the projection where shapes match)")
     parser.add_argument("--tf32", action="store_true",
                         help="cupy only: let float32 matrix multiplies use TF32 tensor cores")
+    parser.add_argument("--sync-batchnorm", action="store_true",
+                        help="under mpiexec: batch norm over the global batch, the step of one "
+                             "process (without it, each process normalises its own share)")
     args = parser.parse_args(argv)
     # the flags the user typed (not defaults): only those are worth a note when not applied
     args.typed = sorted({a.split("=")[0] for a in argv if a.startswith("--")})
@@ -140,9 +160,46 @@ def parse_args(argv=None):
     return args
 
 
-def fail(message, status=EXIT_USAGE):
-    print(f"error: {message}", file=sys.stderr)
+def fail(message, status=EXIT_USAGE, alone=False):
+    """Print ``error: message`` and exit with ``status``.
+
+    Under mpiexec every process meets most failures together (a bad command line, a
+    checkpoint that does not fit): rank 0 says it once and all exit. A failure of one
+    process ``alone`` (a save, a nan in its own loss) ends the others too, through an
+    MPI abort: they would otherwise wait for it in their next collective for ever.
+    """
+    rank = distributed.get_rank() if distributed.is_initialized() else distributed.launched_rank()
+    if rank == 0 or alone:
+        print(f"error: {message}", file=sys.stderr, flush=True)
+    if alone and distributed.is_initialized() and distributed.get_world_size() > 1:
+        distributed.abort(status)
     sys.exit(status)
+
+
+def join_processes(args):
+    """Join the other processes of an mpiexec launch (a world of one without it); the world size.
+
+    Before the backend: with --backend cupy, each process must pick its GPU first.
+    """
+    try:
+        distributed.init_process_group("nccl" if args.backend == "cupy" else "mpi")
+    except RuntimeError as error:
+        fail(str(error))
+    world = distributed.get_world_size()
+    if world > 1:
+        if args.batch_size % world:
+            fail(f"--batch-size {args.batch_size} is the global batch and must split evenly "
+                 f"among the {world} processes: pass a multiple of {world}")
+        sys.excepthook = stop_every_process
+    return world
+
+
+def stop_every_process(kind, value, traceback):
+    """An exception on one process: show it, then end them all (they would wait for this one)."""
+    sys.__excepthook__(kind, value, traceback)
+    print(f"error: process {distributed.get_rank()} stopped on {kind.__name__}; ending all "
+          f"{distributed.get_world_size()} processes (MPI abort)", file=sys.stderr, flush=True)
+    distributed.abort(1)
 
 
 def select_backend(args):
@@ -156,12 +213,23 @@ def select_backend(args):
 
 
 def load_data(args):
+    """The training and test images; under mpiexec, rank 0 downloads first, then the others read."""
+    first = distributed.get_rank() == 0
+    if not first:
+        distributed.barrier()
     try:
         data = load_cifar10(args.data_dir, url=args.data_url)
     except (DownloadError, DatasetError) as error:
-        fail(str(error))
+        fail(str(error), alone=True)
+    if first:
+        distributed.barrier()
     train = data["train_images"][:args.limit_train], data["train_labels"][:args.limit_train]
     test = data["test_images"][:args.limit_test], data["test_labels"][:args.limit_test]
+    world = distributed.get_world_size()
+    if len(train[1]) % args.batch_size % world:
+        fail(f"the last batch of {len(train[1]) % args.batch_size} images would not split evenly "
+             f"among the {world} processes: pass a --limit-train whose remainder by the batch "
+             f"size is a multiple of {world}")
     return train, test
 
 
@@ -170,9 +238,15 @@ class Run:
 
     def __init__(self, args):
         self.args = args
+        self.rank, self.world = distributed.get_rank(), distributed.get_world_size()
         minires.manual_seed(args.seed)
         self.model = ResNet50_layer4(identity_shortcut=args.identity_shortcut)
+        if args.sync_batchnorm:
+            SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = optim.Adam(self.model.parameters(), lr=args.lr)
+        # what trains and evaluates: the model, or under mpiexec a DistributedDataParallel
+        # around it (gradients averaged in backward); checkpoints hold the model's own keys
+        self.trained = self.model if self.world == 1 else DistributedDataParallel(self.model)
         self.scheduler = optim.StepLR(self.optimizer, step_size=args.lr_step,
                                       gamma=1 / args.lr_factor)
         self.rng = numpy.random.default_rng([args.seed, 1])    # data order and augmentation
@@ -186,12 +260,14 @@ class Run:
         self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
         folder = args.checkpoint_dir
         earlier = [name for name in ("last.npz", "metrics.jsonl") if (folder / name).exists()]
+        self.metrics = self.transcript = None       # rank 0 alone writes them
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.metrics = open(folder / "metrics.jsonl", "a")
-            self.transcript = open(folder / "train.log", "a")
+            if self.rank == 0:
+                folder.mkdir(parents=True, exist_ok=True)
+                self.metrics = open(folder / "metrics.jsonl", "a")
+                self.transcript = open(folder / "train.log", "a")
         except OSError as error:
-            fail(f"--checkpoint-dir {folder}: cannot write there ({error.strerror})")
+            fail(f"--checkpoint-dir {folder}: cannot write there ({error.strerror})", alone=True)
         if earlier and not args.eval_only:
             self.say(f"note: {folder} holds {' and '.join(earlier)} of an earlier run: this run "
                      f"overwrites its checkpoints and adds its records as run {self.run_id}")
@@ -261,7 +337,9 @@ class Run:
                                  f"(now {now})")
 
     def say(self, line, bar=None):
-        """Print a line (without breaking the progress bar) and add it to train.log."""
+        """Print a line (without breaking the progress bar) and add it to train.log; rank 0 only."""
+        if self.rank != 0:
+            return
         if bar is None:
             print(line, flush=True)
         else:
@@ -275,7 +353,7 @@ class Run:
 
     def _append(self, file, line):
         """A line for metrics.jsonl or train.log; a full disk there warns once and training goes on."""
-        if file.closed:
+        if file is None or file.closed:
             return
         try:
             file.write(line + "\n")
@@ -291,6 +369,7 @@ class Run:
 
         A stop signal during the save waits for it to finish (the handler sees ``saving``);
         a save that fails (a full disk, a folder in the way) stops the run with one sentence.
+        Every process checks the weights (they are the same everywhere); rank 0 writes.
         """
         folder = self.args.checkpoint_dir
         bad = nonfinite_arrays(self.model)
@@ -301,17 +380,18 @@ class Run:
                     for key, value in vars(self.args).items() if key != "typed"}
         self.saving = True
         try:
-            save_checkpoint(folder / f"{name}.npz", self.model, self.optimizer, self.scheduler,
-                            epoch=self.epoch, step=step, settings=settings,
-                            rng_state=rng_state or self.rng.bit_generator.state,
-                            progress={"loss": loss} if loss is not None else None)
-            if torch_copy:
-                save_torch_state_dict({key: backend.to_host(value)
-                                       for key, value in self.model.state_dict().items()},
-                                      folder / f"{name}.ckpt")
+            if self.rank == 0:
+                save_checkpoint(folder / f"{name}.npz", self.model, self.optimizer, self.scheduler,
+                                epoch=self.epoch, step=step, settings=settings,
+                                rng_state=rng_state or self.rng.bit_generator.state,
+                                progress={"loss": loss} if loss is not None else None)
+                if torch_copy:
+                    save_torch_state_dict({key: backend.to_host(value)
+                                           for key, value in self.model.state_dict().items()},
+                                          folder / f"{name}.ckpt")
         except OSError as error:
             fail(f"could not save {name} in {folder} ({error.strerror or error}): "
-                 f"{self.last_good()}")
+                 f"{self.last_good()}", alone=True)
         finally:
             self.saving = False
         if name == "last":
@@ -339,7 +419,7 @@ def nonfinite_arrays(model):
 def progress_bar(total, description, done=0):
     """A tqdm bar of images with images/s on a terminal; None (plain lines only) otherwise or
     without tqdm. ``done`` images count as done already (a resumed epoch's skipped batches)."""
-    if not sys.stdout.isatty():
+    if not sys.stdout.isatty() or (distributed.is_initialized() and distributed.get_rank() != 0):
         return None
     try:
         from tqdm import tqdm
@@ -360,14 +440,32 @@ def with_progress(loader, description):
         bar.close()
 
 
-def stop_diverged(run, bar, what):
+def stop_diverged(run, bar, what, alone=False):
     """Exit with status 3: ``what`` (the loss or the weights) went nan or infinite; the last good
-    checkpoint stays."""
+    checkpoint stays. ``alone``: this process's own loss, not one all processes share."""
     if bar is not None:
         bar.close()
     message = f"{what}; stopped: {run.last_good()}. Try a lower --lr."
     run._append(run.transcript, f"error: {message}")
-    fail(message, EXIT_NOT_FINITE)
+    fail(message, EXIT_NOT_FINITE, alone)
+
+
+def mean_over_processes(value):
+    """The mean over the processes of a number each holds (the number itself in one); one host read."""
+    total = numpy.array([float(backend.to_host(value))])
+    distributed.all_reduce(total)
+    return total[0] / distributed.get_world_size()
+
+
+def stop_agreed(run):
+    """Whether a stop signal has reached any process: all must stop after the same step."""
+    if run.world == 1:
+        return run.stop_signal is not None
+    number = numpy.array([signal.Signals[run.stop_signal] if run.stop_signal else 0])
+    distributed.all_reduce(number, op=distributed.ReduceOp.MAX)     # one number, over MPI
+    if number[0]:
+        run.stop_signal = signal.Signals(number[0]).name
+    return bool(number[0])
 
 
 def train_epoch(run, loader):
@@ -375,7 +473,7 @@ def train_epoch(run, loader):
 
     One device-to-host read per log line, none per step.
     """
-    args, model, optimizer = run.args, run.model, run.optimizer
+    args, model, optimizer = run.args, run.trained, run.optimizer
     epoch_start_rng = run.rng.bit_generator.state      # an interrupted epoch replays from here
     steps = len(loader)
     skipped_images = min(run.skip_steps * args.batch_size, len(loader.labels))
@@ -391,14 +489,15 @@ def train_epoch(run, loader):
             loss = train_step(model, optimizer, x, y)
         except FloatingPointError as error:     # the NumPy backend refuses a nan loss at once
             stop_diverged(run, bar, f"the loss became {error.value} in epoch {run.epoch + 1} "
-                                    f"by step {step}")
+                                    f"by step {step}", alone=True)
         loss_sum = loss_sum + loss.data     # stays on the device: no synchronisation
         counted += 1
-        trained_images += len(y)
+        images = min(args.batch_size, len(loader.labels) - (step - 1) * args.batch_size)
+        trained_images += images            # the global batch (this process trained len(y))
         if bar is not None:
-            bar.update(len(y))
+            bar.update(images)
         if step % args.log_every == 0 or step == steps:     # the epoch's last step always
-            mean_loss = float(backend.to_host(loss_sum)) / counted
+            mean_loss = mean_over_processes(loss_sum) / counted
             if not numpy.isfinite(mean_loss):
                 stop_diverged(run, bar, f"the loss became {mean_loss} in epoch {run.epoch + 1} "
                                         f"by step {step}")
@@ -406,11 +505,11 @@ def train_epoch(run, loader):
                     f"Loss: {mean_loss:.4f}", bar)
             run.log(run.epoch * steps + step,
                     {"epoch": run.epoch + 1, "step": step, "loss": mean_loss})
-        if run.stop_signal is not None:
+        if stop_agreed(run):
             if bar is not None:
                 bar.close()
             run.save("interrupted", step=step, rng_state=epoch_start_rng,
-                     loss=(float(backend.to_host(loss_sum)), counted))
+                     loss=(mean_over_processes(loss_sum), counted))
             run.say(f"\n{run.stop_signal}: saved {args.checkpoint_dir / 'interrupted.npz'} "
                     f"(epoch {run.epoch + 1}, step {step}); continue with --resume")
             sys.exit(128 + signal.Signals[run.stop_signal])
@@ -418,7 +517,7 @@ def train_epoch(run, loader):
         bar.close()
     run.skip_steps = 0
     if counted:     # also right for an epoch resumed after its last step, which trains nothing
-        mean_loss = float(backend.to_host(loss_sum)) / counted
+        mean_loss = mean_over_processes(loss_sum) / counted
     return mean_loss, trained_images
 
 
@@ -430,18 +529,23 @@ def main(argv=None):
     minires.speed.keep_freed_host_memory()
     if args.resume and not args.resume.is_file():
         fail(f"--resume {args.resume}: no such file")
+    world = join_processes(args)
     select_backend(args)
     (train_images, train_labels), (test_images, test_labels) = load_data(args)
     run = Run(args)
     if args.resume:
         run.resume(args.resume)
-    test_loader = BatchLoader(test_images, test_labels, batch_size=args.batch_size)
+    # under mpiexec each process evaluates its share of the test set, and trains on its
+    # share of every batch that one process would draw (same order, same augmentation)
+    share = slice(run.rank, None, world)
+    test_loader = BatchLoader(test_images[share], test_labels[share], batch_size=args.batch_size)
     if args.eval_only:
-        accuracy = evaluate(run.model, with_progress(test_loader, "evaluating"))
+        accuracy = evaluate(run.trained, with_progress(test_loader, "evaluating"))
         run.say(f"Accuracy of the model on the test images: {accuracy:.2f} %")
         return
     train_loader = BatchLoader(train_images, train_labels, batch_size=args.batch_size,
-                               shuffle=True, augment=True, rng=run.rng)
+                               shuffle=True, augment=True, rng=run.rng,
+                               sampler=DistributedSampler() if world > 1 else None)
 
     def request_stop(signal_number, frame):
         run.stop_signal = signal.Signals(signal_number).name
@@ -454,6 +558,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         signal_name = run.stop_signal or "SIGINT"
         run.say(f"\n{signal_name}: stopped between training steps; {run.last_good()}")
+        if world > 1:       # the others may be inside a collective, waiting for this one
+            distributed.abort(128 + signal.Signals[signal_name])
         sys.exit(128 + signal.Signals[signal_name])
 
 
@@ -461,8 +567,10 @@ def train(run, train_loader, test_loader):
     """The epochs of the run, then the final checkpoint and the course's accuracy line."""
     args = run.args
 
+    processes = f", {run.world} processes" if run.world > 1 else ""
     run.say(f"Training ResNet50_layer4 on {len(train_loader.labels):,} images for {args.epochs} "
-            f"epoch(s), backend {args.backend}, batch {args.batch_size}, lr {run.optimizer.lr:g}")
+            f"epoch(s), backend {args.backend}, batch {args.batch_size}{processes}, "
+            f"lr {run.optimizer.lr:g}")
     while run.epoch < args.epochs:      # run.resume made sure one epoch at least is left
         started = time.perf_counter()
         run.in_training_loop = True
@@ -478,7 +586,7 @@ def train(run, train_loader, test_loader):
         run.save("last")                       # before evaluating: a stop then loses nothing
         if run.epoch % args.lr_step == 0:
             run.save(f"resnet50_epoch{run.epoch}", torch_copy=True)
-        accuracy = evaluate(run.model, with_progress(test_loader, "evaluating"))
+        accuracy = evaluate(run.trained, with_progress(test_loader, "evaluating"))
         speed = trained_images / train_seconds
         run.say(f"Epoch {run.epoch}/{args.epochs}: train loss {train_loss:.4f}, test accuracy "
                 f"{accuracy:.2f} %, {train_seconds:.1f} s ({speed:.1f} images/s)")

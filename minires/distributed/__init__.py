@@ -27,7 +27,7 @@ and ``minires.data.DistributedSampler`` (each rank's rows of every batch).
 """
 from minires.autograd import Tensor
 from minires.distributed.process_group import (INSTALL_MPI, MPIGroup, SingleProcess, Work,
-                                               launched_world_size)
+                                               launched_rank, launched_world_size)
 
 BACKENDS = ("mpi", "nccl")
 
@@ -145,4 +145,4 @@ def _array(tensor):
 
 __all__ = ["BACKENDS", "INSTALL_MPI", "ReduceOp", "Work", "abort", "all_reduce", "barrier",
            "broadcast", "destroy_process_group", "get_rank", "get_world_size",
-           "init_process_group", "is_initialized", "launched_world_size"]
+           "init_process_group", "is_initialized", "launched_rank", "launched_world_size"]

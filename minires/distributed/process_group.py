@@ -26,6 +26,7 @@ import numpy
 # Open MPI, MVAPICH): read without importing mpi4py, so a process started without
 # a launcher never loads MPI.
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
 
 INSTALL_MPI = ('pip install -e ".[mpi]" (mpi4py and the MPICH wheel), '
                'then start it with mpiexec -n N python ...')
@@ -33,7 +34,16 @@ INSTALL_MPI = ('pip install -e ".[mpi]" (mpi4py and the MPICH wheel), '
 
 def launched_world_size():
     """How many processes the MPI launcher that started this one started; None without one."""
-    for name in LAUNCHER_SIZE_VARIABLES:
+    return _launcher_number(LAUNCHER_SIZE_VARIABLES)
+
+
+def launched_rank():
+    """This process's rank as its MPI launcher numbered it (0 without one), before any MPI call."""
+    return _launcher_number(LAUNCHER_RANK_VARIABLES) or 0
+
+
+def _launcher_number(names):
+    for name in names:
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return None
