@@ -14,11 +14,14 @@ machine hits every configuration alike. Each figure is the median over the round
     minires 1t      minires, one process, 1 thread (pinned to core 0): the base of the efficiency
     ddp 2x1t        minires, mpiexec -n 2, 1 thread each (rank r pinned to core r), SyncBatchNorm,
                     global batch B (B/2 per rank): the same step as one process at batch B
+    ddp 2x1t plain bn   the same with BatchNorm2d: each rank normalises with its B/2 images
 
-scaling efficiency = ddp 2x1t / (2 x minires 1t). With ``--variants``, DDP also runs with its
-buckets sent during backward (overlap), without SyncBatchNorm, and with gradients set to None
-every step, so that each bucket is packed into an array of its own and unpacked (the
-alternative to reducing slices of the optimizer's flat buffer in place).
+scaling efficiency = ddp / (2 x minires 1t). With ``--variants``: one process, 1 thread, at
+batch B/2 (what each rank computes: the part of the efficiency lost to the smaller batch alone),
+DDP with its buckets sent during backward (overlap; with SyncBatchNorm and without), and DDP
+with gradients set to None every step, so that each bucket is packed into an array of its own and unpacked (the
+alternative to reducing slices of the optimizer's flat buffer in place). ``--configs`` runs
+only the named ones.
 """
 import argparse
 import os
@@ -31,16 +34,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
-CONFIGS = {     # name: (framework, threads per process, processes, DDP options)
-    "torch 2t": ("torch", 2, 1, None),
-    "minires 2t": ("minires", 2, 1, None),
-    "minires 1t": ("minires", 1, 1, None),
-    "ddp 2x1t": ("minires", 1, 2, "sync"),
+CONFIGS = {     # name: (framework, threads per process, processes, DDP options, batch divisor)
+    "torch 2t": ("torch", 2, 1, "", 1),
+    "minires 2t": ("minires", 2, 1, "", 1),
+    "minires 1t": ("minires", 1, 1, "", 1),
+    "ddp 2x1t": ("minires", 1, 2, "sync", 1),
+    "ddp 2x1t plain bn": ("minires", 1, 2, "", 1),
 }
 VARIANTS = {
-    "ddp overlap": ("minires", 1, 2, "sync,overlap"),
-    "ddp no-syncbn": ("minires", 1, 2, ""),
-    "ddp packed": ("minires", 1, 2, "sync,packed"),
+    "minires 1t half": ("minires", 1, 1, "", 2),
+    "ddp overlap": ("minires", 1, 2, "sync,overlap", 1),
+    "ddp overlap plain bn": ("minires", 1, 2, "overlap", 1),
+    "ddp packed": ("minires", 1, 2, "sync,packed", 1),
 }
 
 
@@ -108,13 +113,13 @@ def minires_runner(args, rank, world):
 
 
 # --- the driver ----------------------------------------------------------------------------
-def start(name, config, batch):
-    framework, threads, processes, ddp = config
+def start(config, batch):
+    framework, threads, processes, ddp, divisor = config
     env = {**os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES},
            "PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, os.path.abspath(__file__), "--worker", framework,
-               "--threads", str(threads), "--batch", str(batch), "--processes", str(processes),
-               "--ddp", ddp or ""]
+               "--threads", str(threads), "--batch", str(batch // divisor),
+               "--processes", str(processes), "--ddp", ddp]
     if processes > 1:
         command = [mpiexec(), "-n", str(processes)] + command
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -136,6 +141,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round of 2 steps, batch 100")
     parser.add_argument("--variants", action="store_true", help="also DDP's alternatives")
+    parser.add_argument("--configs", nargs="+", help="only these configurations (names as printed)")
     parser.add_argument("--batches", type=int, nargs="+", default=[100, 256])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4, help="training steps per timed round")
@@ -151,11 +157,14 @@ def main():
     if args.quick:
         args.batches, args.rounds, args.steps = [100], 1, 2
     configs = {**CONFIGS, **(VARIANTS if args.variants else {})}
+    if args.configs:
+        configs = {name: config for name, config in {**CONFIGS, **VARIANTS}.items()
+                   if name in args.configs}
     print(f"{os.cpu_count()} cores; {args.rounds} rounds of {args.steps} steps per configuration; "
           "median images/s", flush=True)
     table = {}
     for batch in args.batches:
-        workers = {name: start(name, config, batch) for name, config in configs.items()}
+        workers = {name: start(config, batch) for name, config in configs.items()}
         seconds = {name: [] for name in configs}
         try:
             for _ in range(args.rounds):
@@ -166,24 +175,31 @@ def main():
                 process.stdin.write("0\n")
                 process.stdin.close()
                 process.wait()
-        table[batch] = {name: batch / statistics.median(s) for name, s in seconds.items()}
+        table[batch] = {name: batch / configs[name][4] / statistics.median(s)
+                        for name, s in seconds.items()}
         print(f"batch {batch}: " + ", ".join(f"{name} {speed:.1f}" for name, speed in
                                              table[batch].items()), flush=True)
-    print("\n| global batch | PyTorch, 2 threads | minires, 1 process, 2 threads | "
-          "minires, 1 process, 1 thread | minires, mpiexec -n 2, 1 thread each | "
-          "scaling efficiency | best minires / PyTorch |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for batch, speed in table.items():
-        efficiency = speed["ddp 2x1t"] / (2 * speed["minires 1t"])
-        best = max(speed["minires 2t"], speed["ddp 2x1t"])
-        print(f"| {batch} | {speed['torch 2t']:.1f} | {speed['minires 2t']:.1f} | "
-              f"{speed['minires 1t']:.1f} | {speed['ddp 2x1t']:.1f} | {100 * efficiency:.0f} % | "
-              f"{best / speed['torch 2t']:.2f} |")
+    if all(name in configs for name in CONFIGS):
+        print_table(table)
     if args.variants:
         print("\n| global batch | " + " | ".join(VARIANTS) + " |")
         print("|---:|" + "---:|" * len(VARIANTS))
         for batch, speed in table.items():
             print(f"| {batch} | " + " | ".join(f"{speed[name]:.1f}" for name in VARIANTS) + " |")
+
+
+def print_table(table):
+    print("\n| global batch | PyTorch, 2 threads | minires, 1 process, 2 threads | minires, 1 process, "
+          "1 thread | minires, mpiexec -n 2, 1 thread each: SyncBatchNorm (efficiency) | "
+          "... BatchNorm2d per rank (efficiency) | best minires / PyTorch |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for batch, speed in table.items():
+        sync, plain = speed["ddp 2x1t"], speed["ddp 2x1t plain bn"]
+        efficiency = [100 * ddp / (2 * speed["minires 1t"]) for ddp in (sync, plain)]
+        best = max(speed["minires 2t"], sync, plain)
+        print(f"| {batch} | {speed['torch 2t']:.1f} | {speed['minires 2t']:.1f} | "
+              f"{speed['minires 1t']:.1f} | {sync:.1f} ({efficiency[0]:.0f} %) | "
+              f"{plain:.1f} ({efficiency[1]:.0f} %) | {best / speed['torch 2t']:.2f} |")
 
 
 if __name__ == "__main__":

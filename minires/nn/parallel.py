@@ -173,7 +173,8 @@ class DistributedDataParallel(Module):
         self._pending = None
         for (array, work), bucket in zip(pending.works, self._buckets):
             work.wait()
-            array *= 1.0 / self.world_size        # the sum of the ranks' means -> their mean
+            if self.world_size > 1:
+                array *= 1.0 / self.world_size    # the sum of the ranks' means -> their mean
             bucket.unpack(array)
 
 
