@@ -24,9 +24,6 @@ import minires
 import minires.functional as F
 from minires.models import ResNet50_layer4
 
-TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")
-
-
 def forward_macs_per_image(model):
     """Multiply-adds of one forward pass of one 3x32x32 image (convolutions and linear layers)."""
     macs = []
@@ -87,7 +84,8 @@ class TorchRunner:
 
     def __init__(self, batch):
         import torch
-        import torch_reference         # the course network in PyTorch, from tests/
+
+        from minires.testing import torch_reference     # the course network in PyTorch
         torch.manual_seed(0)
         self.torch = torch
         self.model = torch_reference.ResNet50_layer4()
@@ -139,7 +137,7 @@ def peak_resident_mb():
 def peak_memory_mb(framework, steps=3):
     """Peak resident memory (MB) of a fresh process training ``steps`` steps at batch 100."""
     runner = "MiniresRunner" if framework == "minires" else "TorchRunner"
-    code = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}, {TESTS!r}]; "
+    code = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}]; "
             f"import speed_vs_torch as b; r = b.{runner}(100); "
             f"[r.train_step() for _ in range({steps})]; print(b.peak_resident_mb())")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -153,7 +151,6 @@ def main():
     import torch
     threads = os.cpu_count()        # NumPy's BLAS and minires.parallel use every core
     torch.set_num_threads(threads)
-    sys.path.insert(0, TESTS)
     rounds = 2 if args.quick else 5
 
     gflop_per_image = 3 * 2 * forward_macs_per_image(ResNet50_layer4()) / 1e9
