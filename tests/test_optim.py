@@ -6,7 +6,6 @@ import math
 import numpy
 import pytest
 
-import minires
 import minires.functional as F
 from minires import nn, optim
 from tests.support.networks import batch, small_net
