@@ -1,4 +1,5 @@
-"""The autograd engine: graph shapes, accumulation, freeing, dtypes, no_grad, detach."""
+"""minires.autograd: graph shapes (a diamond, a tensor used twice), accumulation, freeing, dtypes,
+no_grad, detach, and the errors backward gives."""
 import sys
 
 import numpy
@@ -7,6 +8,7 @@ import pytest
 import minires
 import minires.functional as F
 from minires import Tensor, nn, optim
+from tests.support.networks import small_net
 
 
 def leaf(values, dtype=numpy.float64):
@@ -92,14 +94,6 @@ def test_constants_get_no_gradient():
     (x * c).sum().backward()
     numpy.testing.assert_array_equal(x.grad, [3.0, 4.0])
     assert c.grad is None
-
-
-def test_ndarray_on_the_left_defers_to_tensor():
-    x = leaf([1.0, 2.0])
-    y = numpy.array([3.0, 4.0]) * x
-    assert isinstance(y, Tensor)
-    y.sum().backward()
-    numpy.testing.assert_array_equal(x.grad, [3.0, 4.0])
 
 
 # --- accumulation and freeing ------------------------------------------------------------------
@@ -192,32 +186,6 @@ def test_float32_gradients_stay_float32_with_float64_upstream_and_scalars():
     assert x.grad.dtype == numpy.float32 and w.grad.dtype == numpy.float32
 
 
-def test_float64_scalar_exponent_keeps_float32():
-    x = leaf([1.0, 2.0], dtype=numpy.float32)
-    assert (x * numpy.float64(2.0)).dtype == numpy.float32
-    assert (x ** numpy.float64(2.0)).dtype == numpy.float32
-
-
-def test_reduction_to_a_scalar_keeps_the_dtype():
-    for dtype in (numpy.float32, numpy.float64):
-        x = leaf([[1.0, 2.0], [3.0, 4.0]], dtype=dtype)
-        assert x.sum().dtype == dtype
-        assert x.mean().dtype == dtype
-        assert x.max().dtype == dtype
-        assert F.cross_entropy(x, numpy.array([0, 1])).dtype == dtype
-
-
-def small_net(in_channels=2, classes=3):
-    return nn.Sequential(
-        nn.Conv2d(in_channels=in_channels, out_channels=4, kernel_size=3, padding=1),
-        nn.BatchNorm2d(4),
-        nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Flatten(),
-        nn.Linear(in_features=4 * 3 * 3, out_features=classes),
-    )
-
-
 def test_float32_network_gradients_stay_float32(rng):
     net = small_net()
     x = Tensor(rng.standard_normal((2, 2, 6, 6)).astype(numpy.float32))
@@ -288,22 +256,44 @@ def test_numpy_is_a_host_copy():
     assert isinstance(copy, numpy.ndarray) and not numpy.shares_memory(copy, x.data)
 
 
-def test_max_shares_the_gradient_between_ties():
-    """As PyTorch's amax: tied maxima split the gradient, which still sums to the upstream one."""
-    x = Tensor(numpy.array([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0], [0.0, 3.0, 1.0]]), requires_grad=True)
-    x.max(axis=1).sum().backward()
-    numpy.testing.assert_array_equal(x.grad, [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
-    y = Tensor(numpy.ones((2, 2), dtype=numpy.float32), requires_grad=True)
-    y.max().backward()
-    assert y.grad.dtype == numpy.float32
-    numpy.testing.assert_array_equal(y.grad, numpy.full((2, 2), 0.25))
+# --- errors ------------------------------------------------------------------------------------
+
+def test_backward_twice():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    y = (x * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already been freed"):
+        y.backward()
 
 
-def test_inplace_relu_on_a_leaf_that_requires_grad_is_refused():
-    x = Tensor(numpy.array([-1.0, 2.0]), requires_grad=True)
-    with pytest.raises(RuntimeError, match="inplace"):
-        F.relu(x, inplace=True)
-    numpy.testing.assert_array_equal(x.numpy(), [-1.0, 2.0])
-    y = x * 1.0
-    F.relu(y, inplace=True).sum().backward()     # a non-leaf may be overwritten
-    numpy.testing.assert_array_equal(x.grad, [0.0, 1.0])
+def test_backward_on_a_non_scalar_without_gradient():
+    x = Tensor(numpy.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError,
+                       match=r"one-element tensor, got shape \(2, 3\); pass gradient="):
+        (x * 2).backward()
+
+
+def test_backward_with_a_wrongly_shaped_gradient():
+    x = Tensor(numpy.ones((2, 3)), requires_grad=True)
+    w = Tensor(numpy.ones((2, 3)))
+    with pytest.raises(RuntimeError, match=r"\(3,\).*\(2, 3\)"):
+        (x * w).backward(numpy.ones(3))     # would broadcast silently to (2, 3)
+
+
+def test_backward_without_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (Tensor(numpy.ones(2)) * 2).sum().backward()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_backward_from_a_non_finite_loss_is_refused(bad):
+    w = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
+    loss = (w * bad).sum()
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        loss.backward()
+    assert w.grad is None
+
+
+def test_item_of_many_elements():
+    with pytest.raises(ValueError, match=r"one element, got shape \(2,\)"):
+        Tensor(numpy.ones(2)).item()
