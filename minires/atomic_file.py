@@ -40,7 +40,7 @@ def write_atomically(path, write):
         with open(temporary, "xb") as file:
             write(file)
             file.flush()
-            os.fsync(file.fileno())   # the bytes reach the disk before the rename makes them visible
+            os.fsync(file.fileno())   # on the disk before the rename makes them visible
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):  # the original error is the one to report

@@ -127,7 +127,8 @@ def test_nonfinite_keys_names_float_arrays_with_nan_or_inf():
     state = {"a": numpy.ones(3), "b": numpy.array([1.0, numpy.inf]), "n": numpy.array(3),
              "c": numpy.full((2, 2), numpy.nan, dtype=numpy.float16)}
     assert nonfinite_keys(state) == ["b", "c"]
-    with pytest.raises(NonFiniteError, match=r"^where: 2 of 4 arrays hold nan or inf, the first 'b'"):
+    with pytest.raises(NonFiniteError, match=r"^where: 2 of 4 arrays hold nan or inf, the "
+                                             r"first 'b'"):
         require_finite(state, "where")
     require_finite({"a": numpy.ones(2)}, "where")       # finite: no error
 

@@ -436,7 +436,8 @@ def test_bad_byteorder_record_is_refused(tmp_path, byteorder, message):
 ])
 def test_legitimate_unsupported_dtypes_say_dtype_unsupported(torch, tmp_path, dtype, named):
     torch.save({"w": torch.zeros(2, dtype=getattr(torch, dtype))}, tmp_path / "x.pt")
-    with pytest.raises(TorchFormatError, match=f"holds {named} tensors: dtype unsupported") as raised:
+    with pytest.raises(TorchFormatError, match=f"holds {named} tensors: dtype unsupported") \
+            as raised:
         load_torch_state_dict(tmp_path / "x.pt")
     assert not isinstance(raised.value, UnsafeCheckpointError)
 
