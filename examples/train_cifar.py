@@ -38,8 +38,9 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, optim
-from minires.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
-from minires.data import CIFAR10_URL, BatchLoader, DatasetError, DownloadError, load_cifar10
+from minires.checkpoint import is_checkpoint, load_checkpoint, require_finite, save_checkpoint
+from minires.data import (CIFAR10_MD5, CIFAR10_URL, BatchLoader, DatasetError, DownloadError,
+                          load_cifar10, parse_md5)
 from minires.models import ResNet50_layer4
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
@@ -105,7 +106,11 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, order and augmentation")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data",
                         help="where CIFAR-10 is, or is downloaded to")
-    parser.add_argument("--data-url", default=CIFAR10_URL, help="a mirror of cifar-10-binary.tar.gz")
+    parser.add_argument("--data-url", default=CIFAR10_URL,
+                        help="a mirror of cifar-10-binary.tar.gz, or file:///path/to/it")
+    parser.add_argument("--data-md5", type=parse_md5, default=CIFAR10_MD5,
+                        help="the archive's md5 (32 hex digits), or 'none' to accept an archive "
+                             "whose md5 differs from the official one")
     parser.add_argument("--resume", type=Path,
                         help="a minires checkpoint (.npz) to continue, or a PyTorch state dict (.ckpt) to start from")
     parser.add_argument("--checkpoint-dir", type=Path, default=REPO / "checkpoints",
@@ -157,7 +162,7 @@ def select_backend(args):
 
 def load_data(args):
     try:
-        data = load_cifar10(args.data_dir, url=args.data_url)
+        data = load_cifar10(args.data_dir, url=args.data_url, md5=args.data_md5)
     except (DownloadError, DatasetError) as error:
         fail(str(error))
     train = data["train_images"][:args.limit_train], data["train_labels"][:args.limit_train]
@@ -211,10 +216,12 @@ class Run:
                 self.say(f"Resumed {path} {where}")
                 self._note_kept_schedule(meta["settings"])
             else:
-                self.model.load_state_dict(load_torch_state_dict(path))
+                state = load_torch_state_dict(path)
+                require_finite(state, path)
+                self.model.load_state_dict(state)
                 fresh = "" if self.args.eval_only else "; a fresh Adam starts at epoch 1"
                 self.say(f"Loaded PyTorch weights from {path}{fresh}")
-        except (ValueError, RuntimeError) as error:
+        except (ValueError, RuntimeError, OSError) as error:
             fail(f"--resume {path}: {self._other_shortcut(path) or error}")
         bad = nonfinite_arrays(self.model)
         if bad:
@@ -233,7 +240,7 @@ class Run:
                 load_checkpoint(path, other)
             else:
                 other.load_state_dict(load_torch_state_dict(path))
-        except (ValueError, RuntimeError):
+        except (ValueError, RuntimeError, OSError):
             return None
         return (f"it was trained {'without' if self.args.identity_shortcut else 'with'} "
                 f"--identity-shortcut; resume it with the same setting")

@@ -60,14 +60,28 @@ def nan_checkpoint(tmp_path_factory):
     scheduler = minires.optim.StepLR(optimizer, step_size=20)
     model.fc.weight.data[0, 0] = numpy.nan
     path = tmp_path_factory.mktemp("nan") / "nan.npz"
-    save_checkpoint(path, model, optimizer, scheduler, epoch=1)
+    save_checkpoint(path, model, optimizer, scheduler, epoch=1, check_finite=False)
     return path
 
 
 def bad_invocations(common, one_epoch, nan_checkpoint, folder):
     """(flags, a phrase the sentence must contain) for command lines that must fail in one sentence."""
     last = one_epoch / "last.npz"
+    flipped = folder / "flipped.npz"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    folder.mkdir(exist_ok=True)
+    flipped.write_bytes(bytes(data))
+    empty = folder / "empty-data"       # no CIFAR-10 here: the URL is used
     return [
+        (["--data-dir", empty, "--data-url", "not-a-url"], "not-a-url"),
+        (["--data-dir", empty, "--data-url", "ftp://example.org/c.tar.gz"], "ftp"),
+        (["--data-dir", empty, "--data-url", "http://[::1/c.tar.gz"], "http://[::1"),
+        (["--data-dir", empty, "--data-url", "http://127.0.0.1:70000/c.tar.gz"], "70000"),
+        (["--data-dir", empty, "--data-url", f"file://{folder / 'missing.tar.gz'}"],
+         "missing.tar.gz"),
+        (["--data-md5", "xyz"], "--data-md5"),
+        (["--resume", flipped, "--epochs", 2], "flipped.npz"),
         (["--data-dir", REPO / "README.md"], "is a file"),
         (["--eval-only"], "--eval-only needs --resume"),
         (["--tf32"], "--backend cupy"),

@@ -190,14 +190,15 @@ def _checked_url(url):
                             "file:///absolute/path on this machine")
     if parts.scheme != "file" and not parts.hostname:
         raise DownloadError(f"{url!r} names no host")
+    if parts.scheme == "file" and not Path(urllib.request.url2pathname(parts.path)).is_file():
+        raise DownloadError(f"could not copy {url}: {urllib.request.url2pathname(parts.path)} "
+                            "does not exist or is not a file")
     return parts
 
 
 def _copy_local(url, parts, partial, progress):
     """``file://`` URLs: copy the file into ``partial``, within the size of a real archive."""
-    source = Path(urllib.request.url2pathname(parts.path))
-    if not source.is_file():
-        raise DownloadError(f"could not copy {url}: {source} does not exist or is not a file")
+    source = Path(urllib.request.url2pathname(parts.path))     # a file: see _checked_url
     size = source.stat().st_size
     if size > _MAX_ARCHIVE_BYTES:
         raise DownloadError(f"could not copy {url}: {size:,} bytes is more than a CIFAR-10 "
@@ -639,6 +640,7 @@ def load_cifar10(data_dir="data", url=CIFAR10_URL, md5=CIFAR10_MD5, download=Tru
                            f"not a file; restore it, or delete {folder} to extract or "
                            "download CIFAR-10 again")
     elif download:
+        _checked_url(url)       # a malformed URL is one sentence, with no announcement first
         if progress is not False:
             print(f"Downloading CIFAR-10 from {url} into {data_dir}", file=sys.stderr, flush=True)
         _download_file(url, archive, md5, progress=progress)
