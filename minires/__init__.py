@@ -11,7 +11,7 @@
     loss.backward()
     optimizer.step()
 """
-from minires import functional, host_memory, models, nn, optim, profiler
+from minires import functional, host_memory, models, nn, optim, profiler, viz
 from minires.autograd import Function, Tensor, is_grad_enabled, no_grad
 from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.checkpoint import load_checkpoint, save_checkpoint
@@ -24,7 +24,7 @@ __all__ = [
     "Function", "GradcheckError", "Tensor", "functional", "get_backend", "gradcheck",
     "is_grad_enabled", "load_checkpoint", "load_torch_state_dict", "manual_seed", "models", "nn",
     "no_grad", "optim", "profiler", "save_checkpoint", "save_torch_state_dict", "set_backend",
-    "summary", "to_device", "to_host",
+    "summary", "to_device", "to_host", "viz",
 ]
 
 host_memory.apply_default()     # faster NumPy training: see host_memory.py
