@@ -66,6 +66,8 @@ def test_mlp_graph_has_a_node_per_function_and_leaf_and_edges_in_data_flow_order
     # Linear, ReLU, Linear, CrossEntropy; 2 weights + 2 biases; the input batch (needs no grad)
     assert kinds(labels) == {"f": 4, "p": 4, "i": 1}
     assert len(edges) == 3 + 1 + 3 + 1
+    assert [labels[f"f{i}"].split("\n")[0] for i in range(4)] == \
+        ["LinearBackward", "ReLUBackward", "LinearBackward", "CrossEntropyBackward"]   # data-flow order
     assert sorted(label.split("\n")[0] for n, label in labels.items() if n[0] == "f") == \
         ["CrossEntropyBackward", "LinearBackward", "LinearBackward", "ReLUBackward"]
     assert labels[node_named(labels, "0.weight")] == "0.weight\n(8, 4) float32"

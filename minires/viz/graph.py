@@ -91,8 +91,6 @@ def to_dot(tensor, params=None, show_shapes=True, group_by=None, depth=2, direct
             return module_node(group)
         return drawing.function(function, output_shapes[id(function)], function is tensor.creator)
 
-    root = node_of(tensor.creator)
-    drawing.seed(root, tensor.shape)
     for function in functions:
         target = node_of(function)
         for edge in function.inputs:
@@ -107,6 +105,7 @@ def to_dot(tensor, params=None, show_shapes=True, group_by=None, depth=2, direct
                 source = drawing.input(edge.shape, edge.dtype)
             gets_gradient = edge.creator is not None or edge.leaf is not None
             drawing.edge(source, target, edge.shape, gets_gradient)
+    drawing.seed(node_of(tensor.creator), tensor.shape)
     return drawing.text()
 
 
