@@ -181,7 +181,7 @@ def save_grid(path, images, probability_rows, trues, classes):
     pyplot = optional("matplotlib.pyplot", "matplotlib", "--grid")
     columns = min(len(images), 8)
     rows = -(-len(images) // columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
+    figure, axes = pyplot.subplots(rows, columns, figsize=(1.6 * columns, 2.1 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, row, true in zip(axes.flat, images, probability_rows, trues):

@@ -160,7 +160,7 @@ def test_predict_prints_top_3_of_files_and_test_images_and_saves_the_grid(model,
         assert [match.group(k) for k in (3, 5, 7)] == [CLASSES[k] for k in best]
         assert numpy.allclose([float(match.group(k)) for k in (4, 6, 8)], 100 * row[best], atol=0.051)
     with image_module.open(grid) as picture:
-        assert picture.format == "PNG" and picture.size == (640, 190)
+        assert picture.format == "PNG" and picture.size == (640, 210)
     assert 20_000 < grid.stat().st_size < 300_000
 
 
