@@ -231,8 +231,8 @@ def _save(figure, path, pyplot):
 def main(argv=None):
     args = parse_args(argv)
     if args.grid or args.confusion:
-        optional("matplotlib", "matplotlib", "drawing --grid or --confusion")
-        importlib.import_module("matplotlib").use("Agg")     # files only: no display needed
+        # files only: no display needed
+        optional("matplotlib", "matplotlib", "drawing --grid or --confusion").use("Agg")
     images = [read_image(path) for path in args.images]
     model = load_model(args.checkpoint)
     test_images, test_labels = test_set(args.data_dir) if args.test_index or args.confusion else ((), ())
