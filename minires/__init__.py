@@ -14,7 +14,7 @@
 Importing minires changes nothing outside it: the speed settings of the whole
 process (``minires.speed``) are the caller's to switch on.
 """
-from minires import functional, models, nn, optim, speed
+from minires import functional, models, nn, optim, speed, viz
 from minires.autograd import Function, Tensor, backward, is_grad_enabled, no_grad
 from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.checkpoint import load_checkpoint, save_checkpoint
@@ -28,5 +28,5 @@ __all__ = [
     "Function", "GradcheckError", "Tensor", "backward", "functional", "get_backend", "gradcheck",
     "is_grad_enabled", "load_checkpoint", "load_torch_state_dict", "manual_seed", "models", "nn",
     "no_grad", "optim", "profiler", "save_checkpoint", "save_torch_state_dict", "set_backend",
-    "speed", "summary", "to_device", "to_host",
+    "speed", "summary", "to_device", "to_host", "viz",
 ]

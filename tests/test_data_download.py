@@ -45,8 +45,8 @@ from minires.data.cifar10 import (
     read_records,
 )
 from minires.data.cifar10_python import PYTHON_FOLDER_NAME
+from tests.support.cifar_sample import sample_archive
 
-SAMPLE_NAME = "cifar-10-binary-sample.tar.gz"
 SAMPLE_MD5 = "0861a71c4b121b56eccb6d2e8b61e6c6"
 
 
@@ -71,18 +71,6 @@ def synthetic_split(seed, sizes=(7, 5, 6, 4, 3), test_size=9):
         labels = rng.integers(0, 10, size=n).astype(numpy.int64)
         split[name] = (images, labels)
     return split
-
-
-def shared_data_dir():
-    return Path(os.environ.get("MINIRES_SHARED_DATA",
-                               Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def sample_archive():
-    path = shared_data_dir() / SAMPLE_NAME
-    if not path.is_file():
-        pytest.skip(f"real CIFAR-10 sample not found at {path} (set MINIRES_SHARED_DATA)")
-    return path
 
 
 def real_split(per_file=12):
