@@ -570,7 +570,7 @@ def test_cross_entropy_reductions_and_module(reduction):
     logits, labels = rng.standard_normal((5, 7)), numpy.array([0, 6, 3, 3, 1])
     upstream = rng.standard_normal(5) if reduction == "none" else None
     mine = minires.Tensor(logits, requires_grad=True)
-    loss = minires.nn.CrossEntropyLoss(reduction)(mine, labels)
+    loss = minires.nn.CrossEntropyLoss(reduction=reduction)(mine, labels)
     loss.backward(upstream)
     theirs = torch.tensor(logits, requires_grad=True)
     expected = torch.nn.CrossEntropyLoss(reduction=reduction)(theirs, torch.tensor(labels))
