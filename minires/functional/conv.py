@@ -77,7 +77,7 @@ class Conv2d(Function):
         w_mat = weight.reshape(G, OC // G, Cg, KH, KW).transpose(0, 1, 3, 4, 2)  # (G, OCg, KH, KW, Cg)
         w_mat = w_mat.reshape(G, OC // G, KH * KW * Cg)                     # (G, OCg, KH*KW*Cg)
         y = col @ w_mat.transpose(0, 2, 1)                                  # (G, N*OH*OW, OCg)
-        y = y.transpose(1, 0, 2).reshape(N * OH * OW, OC)                   # (N*OH*OW, OC), a view if G = 1
+        y = y.transpose(1, 0, 2).reshape(N * OH * OW, OC)                   # (N*OH*OW, OC): view if G = 1
         if bias is not None:
             y += bias
         self.col, self.w_mat = col, w_mat        # col is reused for gW, w_mat for gx

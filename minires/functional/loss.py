@@ -107,8 +107,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         weight: (K,) weight of each class (array or Tensor), or None for 1. The
             third argument, as in PyTorch; the others are keyword-only.
         ignore_index: rows with this target add nothing, not even to the mean's count.
-        reduction: "mean" (default; the sum over the weights of the rows' targets, and
-            nan if every row is ignored, as PyTorch), "sum" or "none".
+        reduction: "mean" (default: the sum divided by the kept rows' total weight,
+            sum_n w[t_n]; nan if every row is ignored, as in PyTorch), "sum" or "none".
         label_smoothing: e in [0, 1]: the target becomes (1 - e) one_hot + e / K.
     Returns:
         a 0-d Tensor, the mean or sum of the losses, or their (N,) vector for "none".

@@ -184,8 +184,8 @@ class AdaptiveAvgPool2d(Function):
         for oh, (h0, h1) in enumerate(self.rows):
             for ow, (w0, w1) in enumerate(self.columns):
                 # each pixel of the window gets an equal share; overlapping windows add up
-                share = gy_nhwc[:, oh:oh + 1, ow:ow + 1, :] * (1.0 / ((h1 - h0) * (w1 - w0)))  # (N, 1, 1, C)
-                gx[:, h0:h1, w0:w1, :] += share
+                area = (h1 - h0) * (w1 - w0)
+                gx[:, h0:h1, w0:w1, :] += gy_nhwc[:, oh:oh + 1, ow:ow + 1, :] * (1.0 / area)  # (N, 1, 1, C)
         return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
 
 

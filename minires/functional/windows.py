@@ -38,7 +38,8 @@ def pad_channels_last(x, PH, PW, fill=0.0, extra=(0, 0)):
         return x_nhwc
     N, H, W, C = x_nhwc.shape
     xp = backend.get_array_module()
-    x_pad = xp.full((N, H + 2 * PH + EH, W + 2 * PW + EW, C), fill, dtype=x.dtype)  # (N, H+2PH+EH, W+2PW+EW, C)
+    HP, WP = H + 2 * PH + EH, W + 2 * PW + EW
+    x_pad = xp.full((N, HP, WP, C), fill, dtype=x.dtype)        # (N, H+2PH+EH, W+2PW+EW, C)
     x_pad[:, PH:PH + H, PW:PW + W, :] = x_nhwc
     return x_pad
 
@@ -69,7 +70,8 @@ def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, d
     N, C, H, W = x_shape
     (KH, KW), (SH, SW), (PH, PW), (DH, DW), (EH, EW) = kernel, stride, padding, dilation, extra
     xp = backend.get_array_module()
-    gx_pad = xp.zeros((N, H + 2 * PH + EH, W + 2 * PW + EW, C), dtype=dtype)  # (N, H+2PH+EH, W+2PW+EW, C)
+    HP, WP = H + 2 * PH + EH, W + 2 * PW + EW
+    gx_pad = xp.zeros((N, HP, WP, C), dtype=dtype)              # (N, H+2PH+EH, W+2PW+EW, C)
     for i in range(KH):
         for j in range(KW):
             gx_pad[window(DH * i, DW * j, SH, SW, OH, OW)] += window_gradient(i, j)  # (N, OH, OW, C)

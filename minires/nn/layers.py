@@ -60,10 +60,10 @@ class Conv2d(Module):
                         self.groups)
 
     def __repr__(self):
+        options = _options(padding=(self.padding, (0, 0)), dilation=(self.dilation, (1, 1)),
+                           groups=(self.groups, 1), bias=(self.bias is not None, True))
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}"
-                f"{_options(dilation=(self.dilation, (1, 1)), groups=(self.groups, 1))}"
-                f"{_options(bias=(self.bias is not None, True))})")
+                f"stride={self.stride}{options})")     # as PyTorch's
 
 
 class Linear(Module):
@@ -270,7 +270,8 @@ class CrossEntropyLoss(Module):
             self.register_buffer("weight", weight)
         else:
             self.weight = None
-        self.ignore_index, self.reduction, self.label_smoothing = ignore_index, reduction, label_smoothing
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
