@@ -320,6 +320,7 @@ def small_workload():
     minires.gradcheck(lambda t: (t * t).sum(axis=1), [minires.Tensor(
         rng.standard_normal((2, 2)), requires_grad=True, dtype=numpy.float64)])
 
+    layer_options_workload(rng)
     model.eval()
     minires.summary(model, (3, 8, 8), print_fn=lambda line: None)
     with minires.no_grad():
@@ -329,6 +330,34 @@ def small_workload():
     model.double()
     backend.synchronize()
     backend.free_memory()
+
+
+def layer_options_workload(rng):
+    """The layer options of issue 10, trained one step per label set and evaluated: dilated,
+    depthwise, grouped 1x1 and 'same'-padded (even kernel) convolutions, ceil_mode pooling with
+    dilation and count_include_pad=False, adaptive pooling, batch norm without affine parameters,
+    running statistics or momentum, BatchNorm1d, and cross entropy with every option."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, 1, 2, 2),                                    # dilation
+        nn.BatchNorm2d(4, affine=False, momentum=None),
+        nn.Conv2d(4, 4, 2, padding="same", groups=4),                   # depthwise, odd padding
+        nn.Conv2d(4, 4, 1, groups=2),                                   # grouped 1x1
+        nn.BatchNorm2d(4, track_running_stats=False),
+        nn.MaxPool2d(3, 2, 1, 2, False, True),                          # dilation, ceil_mode
+        nn.AvgPool2d(2, 2, 1, True, False),                             # ceil_mode, count_include_pad
+        nn.AdaptiveAvgPool2d((2, 1)),                                   # (N, 4, 2, 1)
+        nn.Flatten(),
+        nn.BatchNorm1d(8, momentum=None),
+        nn.Linear(8, 3),
+    )
+    criterion = nn.CrossEntropyLoss(numpy.array([1.0, 0.5, 2.0], dtype=numpy.float32),
+                                    ignore_index=1, label_smoothing=0.1)
+    x = minires.Tensor(backend.to_device(rng.standard_normal((4, 3, 7, 6)), dtype="float32"))
+    for labels in (numpy.array([0, 2, 1, 1]), backend.to_device(numpy.array([2, 1, 0, 0]))):
+        criterion(model(x), labels).backward()          # host labels, then device labels
+    model.eval()
+    with minires.no_grad():
+        model(x)
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +463,12 @@ def test_static_scan_covers_what_the_run_used(proxy_log):
     missed = {name: sorted(entry["sites"]) for name, entry in proxy_log.items()
               if name not in static}
     assert not missed, f"used at run time but not found by the static scan: {missed}"
+
+
+def test_layer_options_calls_are_in_the_run(proxy_log):
+    """The calls the layer options added (cross entropy's where, adaptive pooling's empty) ran
+    through the proxy, so the checks above cover them with their keywords."""
+    assert {"where", "empty", "lib.stride_tricks.as_strided", "full"} <= set(proxy_log)
 
 
 # --- 2. the strict stand-in device -----------------------------------------------------------

@@ -14,8 +14,8 @@ from minires.functional.conv import conv2d
 from minires.functional.linear import linear
 from minires.functional.loss import cross_entropy, log_softmax
 from minires.functional.norm import batch_norm
-from minires.functional.pool import avg_pool2d, max_pool2d
+from minires.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minires.functional.shaping import flatten
 
-__all__ = ["avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "flatten", "linear",
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "flatten", "linear",
            "log_softmax", "max_pool2d", "relu"]

@@ -1,8 +1,9 @@
 """Layers and containers with ``torch.nn``'s names."""
 from minires.nn import init
-from minires.nn.layers import (AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear,
-                               MaxPool2d, ReLU, Sequential)
+from minires.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
+                               CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential)
 from minires.nn.module import Module, Parameter
 
-__all__ = ["AvgPool2d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Flatten", "Linear", "MaxPool2d", "Module",
-           "Parameter", "ReLU", "Sequential", "init"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+           "CrossEntropyLoss", "Flatten", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU",
+           "Sequential", "init"]
