@@ -20,13 +20,13 @@ class Cat(Function):
 
     def forward(self, *xs):
         xp = backend.get_array_module()
-        sizes = [x.shape[self.axis] for x in xs]
-        self.ends = list(itertools.accumulate(sizes))[:-1]     # where gy is cut
-        return xp.concatenate(xs, axis=self.axis)                # (..., sum K_i, ...)
+        ends = itertools.accumulate(x.shape[self.axis] for x in xs)
+        self.parts = [slice(end - x.shape[self.axis], end) for x, end in zip(xs, ends)]   # x_i in y
+        return xp.concatenate(xs, axis=self.axis)                # (..., K_1 + ... + K_n, ...)
 
     def backward(self, gy):
-        xp = backend.get_array_module()
-        return tuple(xp.split(gy, self.ends, axis=self.axis))   # (..., K_i, ...) each
+        before = (slice(None),) * self.axis                     # the dimensions before axis
+        return tuple(gy[before + (part,)] for part in self.parts)   # (..., K_i, ...) each
 
 
 class Stack(Function):

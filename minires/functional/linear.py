@@ -32,6 +32,9 @@ class MatMul(Function):
 
 
 def matmul(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}; use * for a number")
     return MatMul()(a, b)
 
 
