@@ -70,7 +70,7 @@ class Tensor:
 
     @property
     def _version(self):
-        """How many in-place operations have changed this tensor's data (PyTorch's ``x._version``)."""
+        """How many in-place operations changed this tensor's data (PyTorch's ``x._version``)."""
         return self._version_counter.value
 
     # --- array facts -----------------------------------------------------------------
@@ -103,7 +103,7 @@ class Tensor:
         return len(self.data)
 
     def __bool__(self):
-        """The truth of a one-element tensor (``if (x > 0).all():``); a device sync on GPU."""
+        """The truth of a one-element tensor (``if (x > 0).all():``); a device sync on a GPU."""
         if self.data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                                "use .any() or .all()")
@@ -163,7 +163,7 @@ class Function:
     ``output_may_view`` (the view then shares the input's version counter).
     """
     inputs = ()
-    saves_inputs = False        # backward reads the input arrays (x * y: each is the other's gradient)
+    saves_inputs = False        # backward reads the input arrays (x * y: each is the other's grad)
     saves_output = False        # backward reads the output array (exp, relu)
     output_may_view = False     # forward may return a view of its first input (reshape, x[i])
     versions = ()               # (counter, version) of each array backward will read
@@ -178,14 +178,17 @@ class Function:
         self.needs_input_grad = tuple(_grad_mode.enabled and t.requires_grad for t in tensors)
         y = _timed(self, "forward", self.forward, *(t.data for t in tensors))
         output = Tensor(y)
-        if self.output_may_view and backend.get_array_module().may_share_memory(y, tensors[0].data):
+        xp = backend.get_array_module()
+        if self.output_may_view and xp.may_share_memory(y, tensors[0].data):
             output._version_counter = tensors[0]._version_counter     # the same memory
         if any(self.needs_input_grad):
             output.requires_grad = True
             output.creator = self
             self.inputs = [Edge(t) for t in tensors]
             if self.saves_inputs or self.saves_output:
-                saved = (list(tensors) if self.saves_inputs else []) + ([output] if self.saves_output else [])
+                saved = list(tensors) if self.saves_inputs else []
+                if self.saves_output:
+                    saved.append(output)
                 self.versions = [(t._version_counter, t._version_counter.value) for t in saved]
         return output
 

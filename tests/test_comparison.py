@@ -45,6 +45,8 @@ def test_none_tensors_in_sets_and_truth_values_as_torch():
     assert (x == None) is False and (x != None) is True      # noqa: E711
     assert x in {x} and len({x, Tensor(x.data)}) == 2          # hashed by identity
     assert bool(Tensor(numpy.array([3.0])) > 2)
+    assert (x > 0).all() and not (x > 1).all() and (x > 1).any() and not (x > 2).any()
+    numpy.testing.assert_array_equal((x.reshape(1, 2) > 1).any(dim=0).numpy(), [False, True])
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(x > 0)
 

@@ -1,4 +1,4 @@
-"""Reductions over dimensions: sum, mean, max and min (amax, amin), argmax and argmin.
+"""Reductions over dimensions: sum, mean, max and min (amax, amin), argmax and argmin, all, any.
 
 Each takes PyTorch's ``dim=`` / ``keepdim=`` or NumPy's ``axis=`` / ``keepdims=``;
 ``dim`` may be an int or a tuple of ints. A reduction's gradient has the
@@ -183,3 +183,13 @@ def argmax(input, dim=None, keepdim=False):
 def argmin(input, dim=None, keepdim=False):
     """Index of the minimum along ``dim`` (int64, no gradient); of the flattened tensor if None."""
     return Tensor(input.data.argmin(axis=dim, keepdims=keepdim))
+
+
+def all(input, dim=None, keepdim=False):
+    """Whether every element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+    return Tensor(input.data.all(axis=dim, keepdims=keepdim))
+
+
+def any(input, dim=None, keepdim=False):
+    """Whether some element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+    return Tensor(input.data.any(axis=dim, keepdims=keepdim))

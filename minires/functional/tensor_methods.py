@@ -74,6 +74,8 @@ Tensor.amax = reduction.amax
 Tensor.amin = reduction.amin
 Tensor.argmax = reduction.argmax
 Tensor.argmin = reduction.argmin
+Tensor.all = reduction.all
+Tensor.any = reduction.any
 
 Tensor.to = casting.to
 Tensor.float = lambda self: casting.to(self, numpy.float32)
