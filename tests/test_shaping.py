@@ -50,6 +50,8 @@ def test_squeeze_and_unsqueeze_match_torch(rng):
         same_as_torch(lambda x: x.squeeze(*args), lambda x: x.squeeze(*args), x)
     for dim in (0, 2, 4, -1, -5):
         same_as_torch(lambda x: x.unsqueeze(dim), lambda x: x.unsqueeze(dim), x)
+    same_as_torch(lambda x: x.squeeze(0), lambda x: x.squeeze(0), numpy.array(2.0))
+    same_as_torch(lambda x: x.unsqueeze(-1), lambda x: x.unsqueeze(-1), numpy.array(2.0))
 
 
 def test_squeeze_unsqueeze_view_gradcheck(rng):

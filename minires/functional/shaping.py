@@ -47,7 +47,8 @@ def view(x, shape):
 
 
 def wrap_dim(dim, ndim):
-    """``dim`` in [0, ndim), from PyTorch's range [-ndim, ndim)."""
+    """``dim`` in [0, ndim), from PyTorch's range [-ndim, ndim) ([-1, 0] for a 0-d tensor)."""
+    ndim = max(ndim, 1)
     if not -ndim <= dim < ndim:
         raise IndexError(f"dimension out of range (expected to be in range of "
                          f"[{-ndim}, {ndim - 1}], but got {dim})")
