@@ -297,3 +297,112 @@ def test_backward_from_a_non_finite_loss_is_refused(bad):
 def test_item_of_many_elements():
     with pytest.raises(ValueError, match=r"one element, got shape \(2,\)"):
         Tensor(numpy.ones(2)).item()
+
+
+class _Frameworks:
+    """The same few operations in minires and in PyTorch, so one scenario runs in both."""
+
+    @staticmethod
+    def minires():
+        return dict(tensor=lambda v, grad=False: Tensor(numpy.array(v), requires_grad=grad),
+                    relu=F.relu, relu_=lambda t: F.relu(t, inplace=True),
+                    batch_norm=lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True))
+
+    @staticmethod
+    def torch():
+        torch = pytest.importorskip("torch")
+        return dict(tensor=lambda v, grad=False: torch.tensor(numpy.array(v), requires_grad=grad),
+                    relu=torch.relu, relu_=torch.relu_,
+                    batch_norm=lambda x, w, b: torch.nn.functional.batch_norm(
+                        x, None, None, w, b, training=True))
+
+
+def _saved_by_mul(f):
+    x, w = f["tensor"]([-1.0, 2.0], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w                       # Mul saves h for w's gradient
+    f["relu_"](h)
+    return y
+
+
+def _output_saved_by_exp(f):
+    y = (f["tensor"]([-1.0, 2.0], True) * 1.0).exp()      # Exp saves its output
+    f["relu_"](y)
+    return y
+
+
+def _output_saved_by_relu(f):
+    y = f["relu"](f["tensor"]([-1.0, 2.0], True) * 1.0)
+    f["relu_"](y)
+    return y
+
+
+def _through_a_view(f):
+    x, w = f["tensor"]([[-1.0, 2.0], [3.0, -4.0]], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w
+    f["relu_"](h.reshape(-1))       # a view: the same memory as h
+    return y
+
+
+def _through_detach(f):
+    x, w = f["tensor"]([-1.0, 2.0], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w
+    f["relu_"](h.detach())          # detach shares the data
+    return y
+
+
+def _through_a_copy(f):
+    x, w = f["tensor"]([[-1.0, 2.0], [3.0, -4.0]], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w
+    f["relu_"](h.T.reshape(-1))     # a transposed tensor flattens into a copy: h is untouched
+    return y
+
+
+def _after_batch_norm(f):
+    x = f["tensor"](numpy.arange(16.0).reshape(2, 2, 2, 2) % 5, True)
+    h = f["batch_norm"](x * 1.0, f["tensor"]([1.0, 2.0], True), f["tensor"]([0.0, 0.5], True))
+    return f["relu_"](h)            # the course's unit: batch norm does not save its output
+
+
+def _twice_in_place(f):
+    h = f["tensor"]([-1.0, 2.0], True) * 1.0
+    return f["relu_"](f["relu_"](h))    # the first ReLU saved the values the second overwrites
+
+
+@pytest.mark.parametrize("scenario, raises", [
+    (_saved_by_mul, True), (_output_saved_by_exp, True), (_output_saved_by_relu, True),
+    (_through_a_view, True), (_through_detach, True), (_twice_in_place, True),
+    (_through_a_copy, False), (_after_batch_norm, False)], ids=lambda v: getattr(v, "__name__", ""))
+def test_in_place_change_of_a_saved_value_raises_where_torch_raises(scenario, raises):
+    for framework in (_Frameworks.torch, _Frameworks.minires):
+        y = scenario(framework())
+        if raises:
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                y.sum().backward()
+        else:
+            y.sum().backward()
+
+
+def test_the_error_names_the_function_and_the_versions():
+    h = leaf([-1.0, 2.0]) * 1.0
+    y = h * leaf([3.0, 4.0])
+    F.relu(h, inplace=True)
+    with pytest.raises(RuntimeError, match=r"the input 0 of Mul is at version 1; expected version 0"):
+        y.sum().backward()
+    z = F.relu(leaf([-1.0, 2.0]) * 1.0)
+    F.relu(z, inplace=True)
+    with pytest.raises(RuntimeError, match=r"the output of ReLU is at version 1; expected version 0"):
+        z.sum().backward()
+
+
+def test_version_counts_in_place_changes_also_under_no_grad():
+    h = leaf([-1.0, 2.0]) * 1.0
+    assert h._version == 0
+    F.relu(h, inplace=True)
+    with minires.no_grad():
+        F.relu(h, inplace=True)
+    assert h._version == 2 and h.detach()._version == 2 and h.reshape(2, 1)._version == 2
+    assert Tensor(numpy.zeros(2))._version == 0

@@ -387,7 +387,9 @@ def test_memory_bombs_are_refused_quickly_and_cheaply(bomb_outcomes, kind):
     path, outcome = bomb_outcomes[kind]
     assert outcome["error"] == "ValueError", outcome
     assert BOMBS[kind][1] in outcome["message"] and path.name in outcome["message"], outcome
-    assert outcome["seconds"] < 1.0 and outcome["peak_mb"] < 300, outcome
+    # memory is the proof (a bomb that went off would pass 300 MB or hit the cap); the time
+    # bound only says nothing ran long, with room for a loaded machine
+    assert outcome["peak_mb"] < 300 and outcome["seconds"] < 10, outcome
 
 
 def valid_meta():

@@ -317,6 +317,16 @@ def small_workload():
         + F.log_softmax(a, dim=1).sum() + a.max(axis=1).sum() + (b.log() - (-b).exp()).sum() \
         + a.reshape(4, 3).transpose(1, 0).sum(axis=0, keepdims=True).sum()
     total.backward()
+    c = minires.Tensor(rng.standard_normal((2, 3)), requires_grad=True)      # issue 10's operations
+    values, indices = c.max(1)
+    more = values.sum() + c.min(0).values.sum() + c.amin(1).sum() + ((c.abs() + 1) ** c).sum() \
+        + c.clamp(-0.5, 0.5).sum() + (c.abs() + 1).sqrt().sum() + F.softmax(c, 1).sum() \
+        + F.sigmoid(c).sum() + F.tanh(c).sum() + F.leaky_relu(c).sum() + (c[0] @ c[1]) \
+        + minires.cat([c, c], 1).sum() + minires.stack([c, c], 0).sum() \
+        + F.linear(c.unsqueeze(0), c).sum() + c.view(3, 2).squeeze().flatten().sum() \
+        + (c.double() * 2).float().sum() + (2 ** c).sum(dim=1, keepdim=True).sum()
+    more.backward()
+    ((c > 0) & (c.argmax(1) == indices).unsqueeze(1)).long().sum()
     minires.gradcheck(lambda t: (t * t).sum(axis=1), [minires.Tensor(
         rng.standard_normal((2, 2)), requires_grad=True, dtype=numpy.float64)])
 

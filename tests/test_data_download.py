@@ -573,7 +573,7 @@ def test_dns_failure_fails_at_once_with_advice(tmp_path, monkeypatch):
     with pytest.raises(DownloadError) as raised:
         download(f"http://cifar-mirror.invalid/{ARCHIVE_NAME}", tmp_path / ARCHIVE_NAME, None,
                  progress=False, retries=4, backoff=10)
-    assert time.monotonic() - start < 2 and len(lookups) == 1     # no retry, no backoff
+    assert time.monotonic() - start < 8 and len(lookups) == 1     # no retry, no 10 s backoff
     message = str(raised.value)
     assert "cifar-mirror.invalid does not resolve" in message and "--data-url" in message
     assert "\n" not in message
@@ -586,7 +586,7 @@ def test_drip_feeding_server_meets_the_deadline_and_keeps_what_arrived(serve, tm
     start = time.monotonic()
     with pytest.raises(DownloadError, match="within the deadline of 0.5 s"):
         download(url, destination, None, progress=False, retries=0, deadline=0.5)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 3.5          # the whole file would take 4 s
     kept = (tmp_path / (ARCHIVE_NAME + ".part")).read_bytes()
     assert 3 < len(kept) < 200 and kept == bytes(range(len(kept)))   # resumable
 
@@ -826,7 +826,7 @@ def test_hostile_archive_is_refused_quickly(tmp_path, monkeypatch, kind, refusal
     with pytest.raises(DatasetError) as raised:
         extract(archive, tmp_path / "data")
     assert refusal in str(raised.value), str(raised.value)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 15          # unpacking the bomb would take minutes
     assert list((tmp_path / "data").iterdir()) == []
 
 

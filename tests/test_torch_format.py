@@ -378,7 +378,9 @@ def test_memory_bombs_are_refused_quickly_and_cheaply(torch_bomb_outcomes, kind)
     path, outcome = torch_bomb_outcomes[kind]
     assert outcome["error"] == "TorchFormatError", outcome
     assert TORCH_BOMBS[kind][1] in outcome["message"] and path.name in outcome["message"], outcome
-    assert outcome["seconds"] < 1.0 and outcome["peak_mb"] < 300, outcome
+    # memory is the proof (a bomb that went off would pass 300 MB or hit the cap); the time
+    # bound only says nothing ran long, with room for a loaded machine
+    assert outcome["peak_mb"] < 300 and outcome["seconds"] < 10, outcome
 
 
 def test_tied_views_within_the_copy_limit_still_load(tmp_path):

@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parents[2]
 _CHILD = """
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+
+def peak_resident_mb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
 {setup}
 outcomes = {{}}
 for path in {paths!r}:
@@ -25,8 +33,9 @@ for path in {paths!r}:
     except BaseException as error:
         outcome = {{"error": type(error).__name__, "message": str(error)}}
     outcome["seconds"] = time.perf_counter() - start
-    # ru_maxrss never decreases: the peak of this load and those before it, imports included
-    outcome["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the peak of this load and those before it, imports included (VmHWM, not ru_maxrss:
+    # Linux carries ru_maxrss across fork and exec, so it would report the test process's peak)
+    outcome["peak_mb"] = peak_resident_mb()
     outcomes[path] = outcome
 print(json.dumps(outcomes))
 """
