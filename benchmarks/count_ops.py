@@ -4,7 +4,7 @@
     python benchmarks/count_ops.py --batch 100    # the same counts: they do not depend on the batch
 
 It runs one training step (forward, cross entropy, backward, Adam) and one evaluation forward
-on ``tests/strict_device.py``, the stand-in for CuPy the tests use: NumPy underneath, and
+on ``minires.testing.strict_device``, the stand-in for CuPy the tests use: NumPy underneath, and
 every operation that would launch a kernel on CuPy (a function call, an operator, an in-place
 operator, an indexing copy, a reduction) counted and charged to the minires Function whose
 forward or backward issued it, or else to the innermost minires function. Views and ``empty``
@@ -19,12 +19,10 @@ import sys
 
 import numpy
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import strict_device  # noqa: E402  (test-only code, kept out of the package)
-
-import minires  # noqa: E402
-from minires import backend, profiler  # noqa: E402
-from minires.models import ResNet50_layer4  # noqa: E402
+import minires
+from minires import backend, profiler
+from minires.models import ResNet50_layer4
+from minires.testing import strict_device
 
 # the course's step and evaluation forward, exactly as the training script runs them
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
@@ -75,7 +73,8 @@ def main():
     for (phase, _, _), launches in train.by_site.items():
         phases[phase] = phases.get(phase, 0) + launches
     by_phase = ", ".join(f"{phase} {n:,}" for phase, n in sorted(phases.items(), key=lambda p: -p[1]))
-    print(f"ResNet50_layer4, batch {args.batch}, on the strict CuPy stand-in (tests/strict_device.py)")
+    print(f"ResNet50_layer4, batch {args.batch}, on the strict CuPy stand-in "
+          f"(minires.testing.strict_device)")
     print(f"training step: {train.launches:,} launches ({by_phase}); "
           f"{train.views:,} views, {train.allocs} empty allocations, "
           f"{train.h2d} host-to-device and {train.d2h} device-to-host copies")

@@ -27,8 +27,6 @@ from minires.models import ResNet50_layer4
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 from train_cifar import predict, train_step  # noqa: E402
 
-TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")
-
 
 def forward_macs_per_image(model):
     """Multiply-adds of one forward pass of one 3x32x32 image (convolutions and linear layers)."""
@@ -85,7 +83,8 @@ class TorchRunner:
 
     def __init__(self, batch):
         import torch
-        import torch_reference         # the course network in PyTorch, from tests/
+
+        from minires.testing import torch_reference     # the course network in PyTorch
         torch.manual_seed(0)
         self.torch = torch
         self.model = torch_reference.ResNet50_layer4()
@@ -137,7 +136,7 @@ def peak_resident_mb():
 def peak_memory_mb(framework, steps=3):
     """Peak resident memory (MB) of a fresh process training ``steps`` steps at batch 100."""
     runner = "MiniresRunner" if framework == "minires" else "TorchRunner"
-    code = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}, {TESTS!r}]; "
+    code = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}]; "
             f"import minires, speed_vs_torch as b; minires.speed.keep_freed_host_memory(); "
             f"r = b.{runner}(100); "
             f"[r.train_step() for _ in range({steps})]; print(b.peak_resident_mb())")
@@ -155,7 +154,6 @@ def main():
     minires.speed.keep_freed_host_memory()
     threads = os.cpu_count()        # NumPy's BLAS and minires.speed.blockwise use every core
     torch.set_num_threads(threads)
-    sys.path.insert(0, TESTS)
     rounds = 2 if args.quick else 5
 
     gflop_per_image = 3 * 2 * forward_macs_per_image(ResNet50_layer4()) / 1e9

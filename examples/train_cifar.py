@@ -49,9 +49,9 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, distributed, optim
-from minires.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
-from minires.data import (CIFAR10_URL, BatchLoader, DatasetError, DistributedSampler, DownloadError,
-                          load_cifar10)
+from minires.checkpoint import is_checkpoint, load_checkpoint, require_finite, save_checkpoint
+from minires.data import (CIFAR10_MD5, CIFAR10_URL, BatchLoader, DatasetError, DistributedSampler,
+                          DownloadError, load_cifar10, parse_md5)
 from minires.models import ResNet50_layer4
 from minires.nn import SyncBatchNorm
 from minires.nn.parallel import DistributedDataParallel
@@ -122,7 +122,11 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, order and augmentation")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data",
                         help="where CIFAR-10 is, or is downloaded to")
-    parser.add_argument("--data-url", default=CIFAR10_URL, help="a mirror of cifar-10-binary.tar.gz")
+    parser.add_argument("--data-url", default=CIFAR10_URL,
+                        help="a mirror of cifar-10-binary.tar.gz, or file:///path/to/it")
+    parser.add_argument("--data-md5", type=parse_md5, default=CIFAR10_MD5,
+                        help="the archive's md5 (32 hex digits), or 'none' to accept an archive "
+                             "whose md5 differs from the official one")
     parser.add_argument("--resume", type=Path,
                         help="a minires checkpoint (.npz) to continue, or a PyTorch state dict (.ckpt) to start from")
     parser.add_argument("--checkpoint-dir", type=Path, default=REPO / "checkpoints",
@@ -195,10 +199,10 @@ def join_processes(args):
 
 
 def stop_every_process(kind, value, traceback):
-    """An exception on one process: show it, then end them all (they would wait for this one)."""
-    sys.__excepthook__(kind, value, traceback)
+    """An exception on one process: say so, show it, end them all (they would wait for this one)."""
     print(f"error: process {distributed.get_rank()} stopped on {kind.__name__}; ending all "
           f"{distributed.get_world_size()} processes (MPI abort)", file=sys.stderr, flush=True)
+    sys.__excepthook__(kind, value, traceback)
     distributed.abort(1)
 
 
@@ -218,7 +222,7 @@ def load_data(args):
     if not first:
         distributed.barrier()
     try:
-        data = load_cifar10(args.data_dir, url=args.data_url)
+        data = load_cifar10(args.data_dir, url=args.data_url, md5=args.data_md5)
     except (DownloadError, DatasetError) as error:
         fail(str(error), alone=True)
     if first:
@@ -287,10 +291,12 @@ class Run:
                 self.say(f"Resumed {path} {where}")
                 self._note_kept_schedule(meta["settings"])
             else:
-                self.model.load_state_dict(load_torch_state_dict(path))
+                state = load_torch_state_dict(path)
+                require_finite(state, path)
+                self.model.load_state_dict(state)
                 fresh = "" if self.args.eval_only else "; a fresh Adam starts at epoch 1"
                 self.say(f"Loaded PyTorch weights from {path}{fresh}")
-        except (ValueError, RuntimeError) as error:
+        except (ValueError, RuntimeError, OSError) as error:
             fail(f"--resume {path}: {self._other_shortcut(path) or error}")
         bad = nonfinite_arrays(self.model)
         if bad:
@@ -309,7 +315,7 @@ class Run:
                 load_checkpoint(path, other)
             else:
                 other.load_state_dict(load_torch_state_dict(path))
-        except (ValueError, RuntimeError):
+        except (ValueError, RuntimeError, OSError):
             return None
         return (f"it was trained {'without' if self.args.identity_shortcut else 'with'} "
                 f"--identity-shortcut; resume it with the same setting")

@@ -11,9 +11,12 @@ depth works), hands each Function the gradient of its output (``gy``) and
 accumulates what it returns (``gx``) into its inputs. Leaves that require a
 gradient keep it in ``.grad``, summed over backward calls until zeroed; the
 graph is freed as it is walked, so the forward's activations do not pile up.
+Before a Function's backward runs, the walk checks that no in-place operation
+has changed the arrays it saved (``VersionCounter``).
 
-The file reads top-down: Tensor, then Function and Edge (the graph), then
-``backward`` (the walk), then the hooks that let a profiler time each call.
+The file reads top-down: Tensor and its VersionCounter, then Function and Edge
+(the graph), then ``backward`` (the walk), then the hooks that let a profiler
+time each call.
 Tensor's operators (``x + y``, ``x.sum()``) are the functions of
 ``minires.functional``; ``functional/tensor_methods.py`` attaches them.
 """
@@ -30,14 +33,17 @@ class Tensor:
 
     Args:
         data: array-like; host data (lists, NumPy arrays) is moved to the active backend.
-        requires_grad: whether ``backward`` should compute ``.grad`` for this tensor.
+            A Tensor's data is shared, not copied (and so is its version counter).
+        requires_grad: whether ``backward`` should compute ``.grad`` for this tensor;
+            only floating-point tensors can have a gradient.
         dtype: dtype for data that is not already an array (default float32).
     """
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__, not NumPy
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        if isinstance(data, Tensor):
-            data = data.data
+        source = data if isinstance(data, Tensor) else None
+        if source is not None:
+            data = source.data
         xp = backend.get_array_module()
         if isinstance(data, xp.ndarray):
             self.data = data if dtype is None else data.astype(dtype, copy=False)
@@ -45,9 +51,27 @@ class Tensor:
             if dtype is None and not isinstance(data, (numpy.ndarray, numpy.generic)):
                 dtype = numpy.float32
             self.data = backend.to_device(data, dtype=dtype)
+        shared = source is not None and self.data is source.data
+        self._version_counter = source._version_counter if shared else VersionCounter()
         self.requires_grad = requires_grad
         self.grad = None
         self.creator = None
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if value and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got dtype "
+                               f"{self.data.dtype}; convert first, e.g. x.float()")
+        self._requires_grad = value
+
+    @property
+    def _version(self):
+        """How many in-place operations changed this tensor's data (PyTorch's ``x._version``)."""
+        return self._version_counter.value
 
     # --- array facts -----------------------------------------------------------------
     @property
@@ -78,6 +102,13 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self):
+        """The truth of a one-element tensor (``if (x > 0).all():``); a device sync on a GPU."""
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                               "use .any() or .all()")
+        return bool(self.item())
+
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({backend.to_host(self.data)!r}{grad})"
@@ -93,8 +124,8 @@ class Tensor:
         return backend.to_host(self.data).item()
 
     def detach(self):
-        """A tensor sharing this data, cut from the graph."""
-        return Tensor(self.data)
+        """A tensor sharing this data (and its version counter), cut from the graph."""
+        return Tensor(self)
 
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it (see ``backward``)."""
@@ -107,6 +138,21 @@ class Tensor:
         self._post_accumulate_grad_hooks = [*self._post_accumulate_grad_hooks, hook]
 
 
+class VersionCounter:
+    """How many times in-place operations have changed a tensor's data, as in PyTorch.
+
+    Shared by the tensors that hold the same memory: a tensor, its views
+    (``reshape``, ``x[i]``, ``transpose``) and ``detach()``. An in-place operation
+    (``relu(x, inplace=True)``) adds one. A Function whose backward reads an input
+    or its output back notes their versions when called, and ``backward`` refuses
+    to run it on changed values: the gradient would be wrong without a word.
+    """
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
 class Function:
     """One differentiable operation, PyTorch's ``Function`` idiom.
 
@@ -116,8 +162,17 @@ class Function:
     saving, and backward computing, what only serves inputs whose
     ``self.needs_input_grad[i]`` is False (all are False under ``no_grad``).
     Backward must not modify ``gy`` in place: it may be shared.
+
+    A subclass whose backward reads its input arrays or its output array back
+    says so (``saves_inputs``, ``saves_output``), so that an in-place change to
+    them is caught; one whose forward may return a view of its first input says
+    ``output_may_view`` (the view then shares the input's version counter).
     """
     inputs = ()
+    saves_inputs = False        # backward reads the input arrays (x * y: each is the other's grad)
+    saves_output = False        # backward reads the output array (exp, relu)
+    output_may_view = False     # forward may return a view of its first input (reshape, x[i])
+    versions = ()               # (counter, version) of each array backward will read
 
     def __call__(self, *inputs):
         if all(isinstance(x, Tensor) for x in inputs):
@@ -129,10 +184,18 @@ class Function:
         self.needs_input_grad = tuple(_grad_mode.enabled and t.requires_grad for t in tensors)
         y = _timed(self, "forward", self.forward, *(t.data for t in tensors))
         output = Tensor(y)
+        xp = backend.get_array_module()
+        if self.output_may_view and xp.may_share_memory(y, tensors[0].data):
+            output._version_counter = tensors[0]._version_counter     # the same memory
         if any(self.needs_input_grad):
             output.requires_grad = True
             output.creator = self
             self.inputs = [Edge(t) for t in tensors]
+            if self.saves_inputs or self.saves_output:
+                saved = list(tensors) if self.saves_inputs else []
+                if self.saves_output:
+                    saved.append(output)
+                self.versions = [(t._version_counter, t._version_counter.value) for t in saved]
         return output
 
     def forward(self, *xs):
@@ -224,6 +287,7 @@ def backward(tensor, gradient=None, retain_graph=False):
         gy = grads.pop(id(function), None)
         if gy is None:      # this Function's output does not lead to tensor (an unused branch)
             continue
+        _check_versions(function)
         gxs = _timed(function, "backward", function.backward, gy)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
@@ -240,6 +304,19 @@ def backward(tensor, gradient=None, retain_graph=False):
                 grads[id(edge.creator)] = gx
         if not retain_graph:
             function.release()
+
+
+def _check_versions(function):
+    """Raise if an in-place operation changed an array ``function`` saved for its backward."""
+    for position, (counter, version) in enumerate(function.versions):
+        if counter.value != version:
+            inputs = len(function.inputs) if function.saves_inputs else 0
+            which = f"input {position}" if position < inputs else "output"
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: the {which} of {type(function).__name__} is at version "
+                f"{counter.value}; expected version {version}. Use the out-of-place form "
+                f"(e.g. inplace=False) for that tensor.")
 
 
 def _initial_gradient(tensor, gradient):

@@ -3,12 +3,15 @@
     minires.summary(model, (3, 32, 32))
 
 For every convolution and pooling layer it also shows the output-size formula
-at work, D2 = (D1 + 2P - K) // S + 1, with the layer's own numbers.
+at work, D2 = (D1 + 2P - K) // S + 1, with the layer's own numbers (and with
+the dilation D, D2 = (D1 + 2P - D*(K - 1) - 1) // S + 1; with ceil_mode, ceil(...)).
 """
+import math
+
 import numpy
 
 from minires.autograd import Tensor, no_grad
-from minires.arguments import output_size, pair
+from minires.arguments import conv_padding, output_size, pair
 
 
 def _formula(module, input_shape):
@@ -17,9 +20,21 @@ def _formula(module, input_shape):
         return ""
     K = pair(module.kernel_size)[0]
     S = pair(module.stride or module.kernel_size)[0]
-    P = pair(module.padding)[0]
+    D = pair(getattr(module, "dilation", 1))[0]
+    ceil_mode = getattr(module, "ceil_mode", False)
     H = input_shape[2]
-    return f"({H} + 2*{P} - {K}) // {S} + 1 = {output_size(H, K, S, P)}"
+    if isinstance(module.padding, str):         # a convolution's "same" or "valid"
+        (P, _), (E, _) = conv_padding(lambda: "", module.padding, (K, K), (S, S), (D, D))
+    else:
+        P, E = pair(module.padding)[0], 0
+    padding = f"2*{P}" + (f" + {E}" if E else "")       # E: 'same' puts an odd one at the bottom
+    span = f"{K}" if D == 1 else f"{D}*({K} - 1) - 1"
+    out = output_size(H + E, K, S, P, D, ceil_mode)
+    if not ceil_mode:
+        return f"({H} + {padding} - {span}) // {S} + 1 = {out}"
+    # PyTorch drops a last window that would start in the right padding
+    dropped = " - 1" if out < math.ceil((H + 2 * P - D * (K - 1) - 1) / S) + 1 else ""
+    return f"ceil(({H} + {padding} - {span}) / {S}) + 1{dropped} = {out}"
 
 
 def summary(model, input_shape, depth=2, batch_size=1, print_fn=print):
@@ -61,10 +76,10 @@ def summary(model, input_shape, depth=2, batch_size=1, print_fn=print):
     totals = {"parameters": model.num_parameters(),
               "state_dict_entries": len(model.state_dict())}
 
-    print_fn(f"{'layer':<34}{'type':<16}{'output shape':<22}{'params':>12}  H formula")
+    print_fn(f"{'layer':<34}{'type':<19}{'output shape':<22}{'params':>12}  H formula")
     for row in rows:
         indent = "  " * row["name"].count(".")
-        print_fn(f"{indent + row['name']:<34}{row['type']:<16}{str(row['output_shape']):<22}"
+        print_fn(f"{indent + row['name']:<34}{row['type']:<19}{str(row['output_shape']):<22}"
                  f"{row['parameters']:>12,}  {row['formula']}")
     print_fn(f"total parameters: {totals['parameters']:,}; "
              f"state-dict entries: {totals['state_dict_entries']}")

@@ -1,4 +1,7 @@
-"""Shared fixtures: every test starts on the NumPy backend with seeded generators."""
+"""Shared fixtures: every test starts on the NumPy backend with seeded generators.
+
+Helpers that are not fixtures live in ``tests/support/``.
+"""
 import numpy
 import pytest
 
@@ -18,3 +21,24 @@ def _numpy_backend_and_seed():
 def rng():
     """A seeded NumPy generator for test data."""
     return numpy.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, the oracle of the parity tests; a test that takes it is skipped without it."""
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def device():
+    """The strict stand-in device as the "cupy" backend for one test (minires.testing)."""
+    from minires.testing import strict_device
+    with strict_device.installed() as xp:
+        yield xp
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    """A seeded ResNet50_layer4, shared by the tests of one file that only read it."""
+    minires.manual_seed(0)
+    return minires.models.ResNet50_layer4()

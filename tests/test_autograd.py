@@ -1,4 +1,5 @@
-"""The autograd engine: graph shapes, accumulation, freeing, dtypes, no_grad, detach."""
+"""minires.autograd: graph shapes (a diamond, a tensor used twice), accumulation, freeing, dtypes,
+no_grad, detach, and the errors backward gives."""
 import sys
 
 import numpy
@@ -7,6 +8,7 @@ import pytest
 import minires
 import minires.functional as F
 from minires import Tensor, nn, optim
+from tests.support.networks import small_net
 
 
 def leaf(values, dtype=numpy.float64):
@@ -92,14 +94,6 @@ def test_constants_get_no_gradient():
     (x * c).sum().backward()
     numpy.testing.assert_array_equal(x.grad, [3.0, 4.0])
     assert c.grad is None
-
-
-def test_ndarray_on_the_left_defers_to_tensor():
-    x = leaf([1.0, 2.0])
-    y = numpy.array([3.0, 4.0]) * x
-    assert isinstance(y, Tensor)
-    y.sum().backward()
-    numpy.testing.assert_array_equal(x.grad, [3.0, 4.0])
 
 
 # --- accumulation and freeing ------------------------------------------------------------------
@@ -192,32 +186,6 @@ def test_float32_gradients_stay_float32_with_float64_upstream_and_scalars():
     assert x.grad.dtype == numpy.float32 and w.grad.dtype == numpy.float32
 
 
-def test_float64_scalar_exponent_keeps_float32():
-    x = leaf([1.0, 2.0], dtype=numpy.float32)
-    assert (x * numpy.float64(2.0)).dtype == numpy.float32
-    assert (x ** numpy.float64(2.0)).dtype == numpy.float32
-
-
-def test_reduction_to_a_scalar_keeps_the_dtype():
-    for dtype in (numpy.float32, numpy.float64):
-        x = leaf([[1.0, 2.0], [3.0, 4.0]], dtype=dtype)
-        assert x.sum().dtype == dtype
-        assert x.mean().dtype == dtype
-        assert x.max().dtype == dtype
-        assert F.cross_entropy(x, numpy.array([0, 1])).dtype == dtype
-
-
-def small_net(in_channels=2, classes=3):
-    return nn.Sequential(
-        nn.Conv2d(in_channels=in_channels, out_channels=4, kernel_size=3, padding=1),
-        nn.BatchNorm2d(4),
-        nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Flatten(),
-        nn.Linear(in_features=4 * 3 * 3, out_features=classes),
-    )
-
-
 def test_float32_network_gradients_stay_float32(rng):
     net = small_net()
     x = Tensor(rng.standard_normal((2, 2, 6, 6)).astype(numpy.float32))
@@ -288,22 +256,153 @@ def test_numpy_is_a_host_copy():
     assert isinstance(copy, numpy.ndarray) and not numpy.shares_memory(copy, x.data)
 
 
-def test_max_shares_the_gradient_between_ties():
-    """As PyTorch's amax: tied maxima split the gradient, which still sums to the upstream one."""
-    x = Tensor(numpy.array([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0], [0.0, 3.0, 1.0]]), requires_grad=True)
-    x.max(axis=1).sum().backward()
-    numpy.testing.assert_array_equal(x.grad, [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
-    y = Tensor(numpy.ones((2, 2), dtype=numpy.float32), requires_grad=True)
-    y.max().backward()
-    assert y.grad.dtype == numpy.float32
-    numpy.testing.assert_array_equal(y.grad, numpy.full((2, 2), 0.25))
+# --- errors ------------------------------------------------------------------------------------
+
+def test_backward_twice():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    y = (x * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already been freed"):
+        y.backward()
 
 
-def test_inplace_relu_on_a_leaf_that_requires_grad_is_refused():
-    x = Tensor(numpy.array([-1.0, 2.0]), requires_grad=True)
-    with pytest.raises(RuntimeError, match="inplace"):
-        F.relu(x, inplace=True)
-    numpy.testing.assert_array_equal(x.numpy(), [-1.0, 2.0])
-    y = x * 1.0
-    F.relu(y, inplace=True).sum().backward()     # a non-leaf may be overwritten
-    numpy.testing.assert_array_equal(x.grad, [0.0, 1.0])
+def test_backward_on_a_non_scalar_without_gradient():
+    x = Tensor(numpy.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError,
+                       match=r"one-element tensor, got shape \(2, 3\); pass gradient="):
+        (x * 2).backward()
+
+
+def test_backward_with_a_wrongly_shaped_gradient():
+    x = Tensor(numpy.ones((2, 3)), requires_grad=True)
+    w = Tensor(numpy.ones((2, 3)))
+    with pytest.raises(RuntimeError, match=r"\(3,\).*\(2, 3\)"):
+        (x * w).backward(numpy.ones(3))     # would broadcast silently to (2, 3)
+
+
+def test_backward_without_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (Tensor(numpy.ones(2)) * 2).sum().backward()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_backward_from_a_non_finite_loss_is_refused(bad):
+    w = Tensor(numpy.ones(3, dtype=numpy.float32), requires_grad=True)
+    loss = (w * bad).sum()
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        loss.backward()
+    assert w.grad is None
+
+
+def test_item_of_many_elements():
+    with pytest.raises(ValueError, match=r"one element, got shape \(2,\)"):
+        Tensor(numpy.ones(2)).item()
+
+
+class _Frameworks:
+    """The same few operations in minires and in PyTorch, so one scenario runs in both."""
+
+    @staticmethod
+    def minires():
+        return dict(tensor=lambda v, grad=False: Tensor(numpy.array(v), requires_grad=grad),
+                    relu=F.relu, relu_=lambda t: F.relu(t, inplace=True),
+                    batch_norm=lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True))
+
+    @staticmethod
+    def torch():
+        torch = pytest.importorskip("torch")
+        return dict(tensor=lambda v, grad=False: torch.tensor(numpy.array(v), requires_grad=grad),
+                    relu=torch.relu, relu_=torch.relu_,
+                    batch_norm=lambda x, w, b: torch.nn.functional.batch_norm(
+                        x, None, None, w, b, training=True))
+
+
+def _saved_by_mul(f):
+    x, w = f["tensor"]([-1.0, 2.0], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w                       # Mul saves h for w's gradient
+    f["relu_"](h)
+    return y
+
+
+def _output_saved_by_exp(f):
+    y = (f["tensor"]([-1.0, 2.0], True) * 1.0).exp()      # Exp saves its output
+    f["relu_"](y)
+    return y
+
+
+def _output_saved_by_relu(f):
+    y = f["relu"](f["tensor"]([-1.0, 2.0], True) * 1.0)
+    f["relu_"](y)
+    return y
+
+
+def _through_a_view(f):
+    x, w = f["tensor"]([[-1.0, 2.0], [3.0, -4.0]], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w
+    f["relu_"](h.reshape(-1))       # a view: the same memory as h
+    return y
+
+
+def _through_detach(f):
+    x, w = f["tensor"]([-1.0, 2.0], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w
+    f["relu_"](h.detach())          # detach shares the data
+    return y
+
+
+def _through_a_copy(f):
+    x, w = f["tensor"]([[-1.0, 2.0], [3.0, -4.0]], True), f["tensor"]([3.0, 4.0], True)
+    h = x * 1.0
+    y = h * w
+    f["relu_"](h.T.reshape(-1))     # a transposed tensor flattens into a copy: h is untouched
+    return y
+
+
+def _after_batch_norm(f):
+    x = f["tensor"](numpy.arange(16.0).reshape(2, 2, 2, 2) % 5, True)
+    h = f["batch_norm"](x * 1.0, f["tensor"]([1.0, 2.0], True), f["tensor"]([0.0, 0.5], True))
+    return f["relu_"](h)            # the course's unit: batch norm does not save its output
+
+
+def _twice_in_place(f):
+    h = f["tensor"]([-1.0, 2.0], True) * 1.0
+    return f["relu_"](f["relu_"](h))    # the first ReLU saved the values the second overwrites
+
+
+@pytest.mark.parametrize("scenario, raises", [
+    (_saved_by_mul, True), (_output_saved_by_exp, True), (_output_saved_by_relu, True),
+    (_through_a_view, True), (_through_detach, True), (_twice_in_place, True),
+    (_through_a_copy, False), (_after_batch_norm, False)], ids=lambda v: getattr(v, "__name__", ""))
+def test_in_place_change_of_a_saved_value_raises_where_torch_raises(scenario, raises):
+    for framework in (_Frameworks.torch, _Frameworks.minires):
+        y = scenario(framework())
+        if raises:
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                y.sum().backward()
+        else:
+            y.sum().backward()
+
+
+def test_the_error_names_the_function_and_the_versions():
+    h = leaf([-1.0, 2.0]) * 1.0
+    y = h * leaf([3.0, 4.0])
+    F.relu(h, inplace=True)
+    with pytest.raises(RuntimeError, match=r"the input 0 of Mul is at version 1; expected version 0"):
+        y.sum().backward()
+    z = F.relu(leaf([-1.0, 2.0]) * 1.0)
+    F.relu(z, inplace=True)
+    with pytest.raises(RuntimeError, match=r"the output of ReLU is at version 1; expected version 0"):
+        z.sum().backward()
+
+
+def test_version_counts_in_place_changes_also_under_no_grad():
+    h = leaf([-1.0, 2.0]) * 1.0
+    assert h._version == 0
+    F.relu(h, inplace=True)
+    with minires.no_grad():
+        F.relu(h, inplace=True)
+    assert h._version == 2 and h.detach()._version == 2 and h.reshape(2, 1)._version == 2
+    assert Tensor(numpy.zeros(2))._version == 0

@@ -1,17 +1,13 @@
 """The course's PyTorch checkpoints and minires, both ways, with PyTorch as the oracle.
 
 A stand-in for the course's ``resnet50_epoch285.ckpt`` is written by
-``torch.save(model.state_dict())`` from the course's network (tests/torch_reference.py) with
-non-trivial BatchNorm statistics. minires must read it to the same logits as torch, the training
+``torch.save(model.state_dict())`` from the course's network (minires.testing.torch_reference)
+with non-trivial BatchNorm statistics. minires must read it to the same logits as torch, the training
 script must measure the same test accuracy as torch does with the course's normalisation, and the
 ``.ckpt`` the script writes must load into the torch model (``weights_only=True``, strict) and
-give minires's logits.
+give minires's logits. Every test here reads the whole network or runs the script: all are slow.
 """
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy
 import pytest
@@ -21,15 +17,13 @@ torch = pytest.importorskip("torch")
 import minires                                              # noqa: E402
 from minires.checkpoint import load_checkpoint              # noqa: E402
 from minires.models import ResNet50_layer4                  # noqa: E402
+from minires.testing.torch_reference import ResNet50_layer4 as TorchResNet50_layer4  # noqa: E402
 from minires.torch_format import load_torch_state_dict      # noqa: E402
-from torch_reference import ResNet50_layer4 as TorchResNet50_layer4     # noqa: E402
+from tests.support.cifar_files import write_cifar_folder    # noqa: E402
+from tests.support.scripts import run_script                # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "examples" / "train_cifar.py"
-# One BLAS thread: on batches of 10 a second one gains nothing (measured: same wall time, half
-# the CPU time), and on a busy 2-core machine its spinning slows every run down.
-ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+pytestmark = pytest.mark.slow
+
 COURSE_MEAN, COURSE_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 N_TEST, N_RIGHT = 20, 13            # labels are made so that torch gets 13 of 20 right: 65.00 %
 ACCURACY_LINE = re.compile(r"(?m)^Accuracy of the model on the test images: (\d+\.\d\d) %$")
@@ -58,30 +52,6 @@ def assert_same_logits(expected, got):
     error, scale = numpy.abs(expected - got).max(), max(1.0, numpy.abs(expected).max())
     assert numpy.allclose(got, expected, rtol=1e-4, atol=1e-4 * scale), f"max |error| {error:.3g}"
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
-
-
-def write_cifar_folder(data_dir, test_images, test_labels, train_per_file=2):
-    """CIFAR-10's binary layout (1 label byte + 3,072 pixel bytes); random training images."""
-    folder = Path(data_dir) / "cifar-10-batches-bin"
-    folder.mkdir(parents=True)
-    rng = numpy.random.default_rng(5)
-    for i in range(1, 6):
-        records = rng.integers(0, 256, size=(train_per_file, 3073), dtype=numpy.uint8)
-        records[:, 0] = rng.integers(0, 10, size=train_per_file)
-        records.tofile(folder / f"data_batch_{i}.bin")
-    records = numpy.concatenate([test_labels.astype(numpy.uint8)[:, None],
-                                 test_images.reshape(len(test_images), -1)], axis=1)
-    records.tofile(folder / "test_batch.bin")
-    (folder / "batches.meta.txt").write_text("airplane\nautomobile\nbird\ncat\ndeer\n"
-                                             "dog\nfrog\nhorse\nship\ntruck\n")
-    return Path(data_dir)
-
-
-def run_script(*args):
-    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=ENV,
-                            capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +103,9 @@ def course_data(course_model, test_images, tmp_path_factory):
     assert len(set(predicted)) >= 3, f"predictions barely differ: {predicted}"
     labels = predicted.copy()
     labels[N_RIGHT:] = (predicted[N_RIGHT:] + 1 + numpy.arange(N_TEST - N_RIGHT) % 9) % 10
-    return write_cifar_folder(tmp_path_factory.mktemp("data"), test_images, labels), labels
+    data_dir = write_cifar_folder(tmp_path_factory.mktemp("data"), records_per_file=2, seed=5,
+                                  test_images=test_images, test_labels=labels)
+    return data_dir, labels
 
 
 def test_course_checkpoint_gives_torch_logits_in_minires(course_model, course_checkpoint,
@@ -154,7 +126,8 @@ def test_script_measures_torch_accuracy_of_course_checkpoint(course_model, cours
     torch_accuracy = 100.0 * (predicted == labels).mean()
     assert torch_accuracy == 100.0 * N_RIGHT / N_TEST
     result = run_script("--resume", course_checkpoint, "--eval-only", "--data-dir", data_dir,
-                        "--batch-size", 10, "--limit-test", N_TEST, "--checkpoint-dir", tmp_path)
+                        "--batch-size", 10, "--limit-test", N_TEST, "--checkpoint-dir", tmp_path,
+                        check=True)
     assert "Loaded PyTorch weights" in result.stdout
     assert ACCURACY_LINE.search(result.stdout).group(1) == f"{torch_accuracy:.2f}"
 
@@ -164,7 +137,7 @@ def test_script_checkpoint_loads_into_torch(course_checkpoint, course_data, test
     data_dir, _ = course_data
     run_script("--resume", course_checkpoint, "--data-dir", data_dir, "--epochs", 1,
                "--batch-size", 10, "--limit-train", 10, "--limit-test", 10,
-               "--checkpoint-dir", tmp_path)
+               "--checkpoint-dir", tmp_path, check=True)
     state = torch.load(tmp_path / "resnet50_final.ckpt", weights_only=True)
     model = TorchResNet50_layer4()
     assert [(key, value.dtype) for key, value in state.items()] == \

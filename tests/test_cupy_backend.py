@@ -2,12 +2,14 @@
 
 1. API surface: every name minires reaches on the array module (``xp.<name>``, ``xp.add.at``),
    every keyword it passes there and every array method it calls must exist in the installed
-   CuPy. Found twice: statically (``ast`` over ``minires/**/*.py``) and dynamically (a training
-   step with a recording proxy of NumPy installed as the array module).
-2. The strict stand-in device (``tests/strict_device.py``): NumPy underneath, CuPy's refusals on
-   top. A full ResNet50_layer4 training step and an evaluation pass run on it with no implicit
-   conversion and no device-to-host read, and give the NumPy backend's numbers.
-3. ``set_backend("cupy")`` on a machine without a usable GPU, or without CuPy, stops with advice.
+   CuPy. Found twice: statically (``ast`` over ``minires/**/*.py``, minires.testing left out) and
+   dynamically (a training step with a recording proxy of NumPy installed as the array module).
+2. The strict stand-in device (``minires/testing/strict_device.py``): NumPy underneath, CuPy's
+   refusals on top. A full ResNet50_layer4 training step and an evaluation pass run on it with no
+   implicit conversion and no device-to-host read, and give the NumPy backend's numbers (slow).
+
+Choosing the backend, and its advice without CuPy or a GPU, is tested in test_backend.py; a
+checkpoint round trip on the stand-in in test_checkpoint.py.
 """
 import ast
 import functools
@@ -24,12 +26,11 @@ import minires.data
 import minires.functional as F
 from minires import backend, nn, optim
 from minires.models.resnet import ResidualBlock
-
-sys.path.insert(0, os.path.dirname(__file__))
-import strict_device  # noqa: E402  (a test helper living next to this file)
+from minires.testing import strict_device
 
 MINIRES = pathlib.Path(minires.__file__).parent
 ROOT = MINIRES.parent
+TESTING = MINIRES / "testing"          # tools that check minires, not device code of its own
 
 # CuPy's ufuncs take these keywords and no others (cupy/_core/_kernel.pyx, ufunc.__call__);
 # used when a ufunc's docstring signature cannot be read.
@@ -39,6 +40,8 @@ CUPY_UFUNC_KEYWORDS = {"out", "dtype", "casting"}
 # --- static analysis -----------------------------------------------------------------------
 def _minires_sources():
     for path in sorted(MINIRES.rglob("*.py")):
+        if TESTING in path.parents:
+            continue
         yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text(), str(path))
 
 
@@ -314,9 +317,20 @@ def small_workload():
         + F.log_softmax(a, dim=1).sum() + a.max(axis=1).sum() + (b.log() - (-b).exp()).sum() \
         + a.reshape(4, 3).transpose(1, 0).sum(axis=0, keepdims=True).sum()
     total.backward()
+    c = minires.Tensor(rng.standard_normal((2, 3)), requires_grad=True)      # issue 10's operations
+    values, indices = c.max(1)
+    more = values.sum() + c.min(0).values.sum() + c.amin(1).sum() + ((c.abs() + 1) ** c).sum() \
+        + c.clamp(-0.5, 0.5).sum() + (c.abs() + 1).sqrt().sum() + F.softmax(c, 1).sum() \
+        + F.sigmoid(c).sum() + F.tanh(c).sum() + F.leaky_relu(c).sum() + (c[0] @ c[1]) \
+        + minires.cat([c, c], 1).sum() + minires.stack([c, c], 0).sum() \
+        + F.linear(c.unsqueeze(0), c).sum() + c.view(3, 2).squeeze().flatten().sum() \
+        + (c.double() * 2).float().sum() + (2 ** c).sum(dim=1, keepdim=True).sum()
+    more.backward()
+    ((c > 0) & (c.argmax(1) == indices).unsqueeze(1)).long().sum()
     minires.gradcheck(lambda t: (t * t).sum(axis=1), [minires.Tensor(
         rng.standard_normal((2, 2)), requires_grad=True, dtype=numpy.float64)])
 
+    layer_options_workload(rng)
     model.eval()
     minires.summary(model, (3, 8, 8), print_fn=lambda line: None)
     with minires.no_grad():
@@ -326,6 +340,34 @@ def small_workload():
     model.double()
     backend.synchronize()
     backend.free_memory()
+
+
+def layer_options_workload(rng):
+    """The layer options of issue 10, trained one step per label set and evaluated: dilated,
+    depthwise, grouped 1x1 and 'same'-padded (even kernel) convolutions, ceil_mode pooling with
+    dilation and count_include_pad=False, adaptive pooling, batch norm without affine parameters,
+    running statistics or momentum, BatchNorm1d, and cross entropy with every option."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, 1, 2, 2),                                    # dilation
+        nn.BatchNorm2d(4, affine=False, momentum=None),
+        nn.Conv2d(4, 4, 2, padding="same", groups=4),                   # depthwise, odd padding
+        nn.Conv2d(4, 4, 1, groups=2),                                   # grouped 1x1
+        nn.BatchNorm2d(4, track_running_stats=False),
+        nn.MaxPool2d(3, 2, 1, 2, False, True),                          # dilation, ceil_mode
+        nn.AvgPool2d(2, 2, 1, True, False),                             # ceil_mode, count_include_pad
+        nn.AdaptiveAvgPool2d((2, 1)),                                   # (N, 4, 2, 1)
+        nn.Flatten(),
+        nn.BatchNorm1d(8, momentum=None),
+        nn.Linear(8, 3),
+    )
+    criterion = nn.CrossEntropyLoss(numpy.array([1.0, 0.5, 2.0], dtype=numpy.float32),
+                                    ignore_index=1, label_smoothing=0.1)
+    x = minires.Tensor(backend.to_device(rng.standard_normal((4, 3, 7, 6)), dtype="float32"))
+    for labels in (numpy.array([0, 2, 1, 1]), backend.to_device(numpy.array([2, 1, 0, 0]))):
+        criterion(model(x), labels).backward()          # host labels, then device labels
+    model.eval()
+    with minires.no_grad():
+        model(x)
 
 
 @pytest.fixture(scope="module")
@@ -433,12 +475,13 @@ def test_static_scan_covers_what_the_run_used(proxy_log):
     assert not missed, f"used at run time but not found by the static scan: {missed}"
 
 
+def test_layer_options_calls_are_in_the_run(proxy_log):
+    """The calls the layer options added (cross entropy's where, adaptive pooling's empty) ran
+    through the proxy, so the checks above cover them with their keywords."""
+    assert {"where", "empty", "lib.stride_tricks.as_strided", "full"} <= set(proxy_log)
+
+
 # --- 2. the strict stand-in device -----------------------------------------------------------
-@pytest.fixture
-def device():
-    """The stand-in as the "cupy" backend for one test (conftest restores NumPy before each)."""
-    with strict_device.installed() as xp:
-        yield xp
 
 
 def test_stand_in_refuses_implicit_conversions(device):
@@ -553,6 +596,7 @@ def resnet_runs():
     return initial_state, host, device
 
 
+@pytest.mark.slow
 def test_resnet_training_step_runs_on_the_device_without_host_reads(resnet_runs):
     _, _, device = resnet_runs
     step, read, _ = device["counts"]
@@ -565,6 +609,7 @@ def test_resnet_training_step_runs_on_the_device_without_host_reads(resnet_runs)
     assert (read.d2h, read.implicit) == (1, 0)
 
 
+@pytest.mark.slow
 def test_resnet_training_step_matches_numpy(resnet_runs):
     initial, host, device = resnet_runs
     numpy.testing.assert_allclose(device["logits"], host["logits"], rtol=1e-9, atol=1e-12)
@@ -588,6 +633,7 @@ def test_resnet_training_step_matches_numpy(resnet_runs):
                                       err_msg=key)
 
 
+@pytest.mark.slow
 def test_resnet_evaluation_counts_accuracy_on_the_device(resnet_runs):
     _, host, device = resnet_runs
     _, _, evaluation = device["counts"]
@@ -596,50 +642,6 @@ def test_resnet_evaluation_counts_accuracy_on_the_device(resnet_runs):
     # eval logits, since eval batch norm uses the running statistics
     numpy.testing.assert_allclose(device["eval_logits"], host["eval_logits"], rtol=1e-6, atol=1e-9)
     assert device["correct"] == host["correct"]
-
-
-def test_checkpoint_round_trip_on_the_device(device, tmp_path):
-    checkpoint = pytest.importorskip("minires.checkpoint")
-    model = nn.Sequential(nn.Conv2d(in_channels=3, out_channels=4, kernel_size=3), nn.BatchNorm2d(4),
-                          nn.Flatten(), nn.Linear(in_features=4 * 6 * 6, out_features=3))
-    optimizer = optim.Adam(model.parameters(), lr=1e-2)
-    scheduler = optim.StepLR(optimizer, step_size=1, gamma=0.5)
-    x = device.asarray(numpy.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(numpy.float32))
-    y = device.asarray(numpy.array([0, 2]))
-    loss = F.cross_entropy(model(minires.Tensor(x)), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    scheduler.step()
-    data_rng = numpy.random.default_rng(5)
-    path = tmp_path / "run.npz"
-    with strict_device.counting() as saving:
-        checkpoint.save_checkpoint(str(path), model, optimizer, scheduler, epoch=3,
-                                   settings={"lr": 1e-2},
-                                   rng_state=data_rng.bit_generator.state)
-    assert saving.implicit == 0 and saving.d2h > 0          # explicit reads only
-
-    minires.manual_seed(9)
-    restored = nn.Sequential(nn.Conv2d(in_channels=3, out_channels=4, kernel_size=3),
-                             nn.BatchNorm2d(4), nn.Flatten(),
-                             nn.Linear(in_features=4 * 6 * 6, out_features=3))
-    restored_optimizer = optim.Adam(restored.parameters(), lr=1.0)
-    restored_scheduler = optim.StepLR(restored_optimizer, step_size=1, gamma=0.5)
-    with strict_device.counting() as loading:
-        meta = checkpoint.load_checkpoint(str(path), restored, restored_optimizer, restored_scheduler)
-    assert loading.implicit == 0 and loading.d2h == 0
-    assert meta["epoch"] == 3 and meta["settings"] == {"lr": 1e-2}
-    assert meta["rng_state"] == data_rng.bit_generator.state
-    for (key, saved), (_, loaded) in zip(model.state_dict().items(), restored.state_dict().items()):
-        assert isinstance(loaded, strict_device.ndarray), key
-        numpy.testing.assert_array_equal(backend.to_host(loaded), backend.to_host(saved), err_msg=key)
-    for name, array in optimizer.state_dict().items():
-        loaded = restored_optimizer.state_dict()[name]
-        if hasattr(array, "shape"):
-            numpy.testing.assert_array_equal(backend.to_host(loaded), backend.to_host(array))
-        else:
-            assert loaded == array, name
-    assert restored_scheduler.state_dict() == scheduler.state_dict()
 
 
 def test_nvrtc_compiles_a_kernel_written_as_cupy_writes_them():
@@ -666,24 +668,3 @@ def test_nvrtc_compiles_a_kernel_written_as_cupy_writes_them():
     except nvrtc.NVRTCError as error:
         pytest.fail(f"{error}\n{nvrtc.getProgramLog(program)}")
     assert b".entry mul" in nvrtc.getPTX(program)
-
-
-# --- 3. choosing the backend -----------------------------------------------------------------
-def test_set_backend_cupy_without_a_usable_gpu_says_what_is_missing():
-    cupy = _cupy()
-    if cupy.is_available():
-        pytest.skip("a usable CUDA device is present")
-    with pytest.raises(RuntimeError) as error:
-        minires.set_backend("cupy")
-    message = str(error.value)
-    assert "no CUDA device is usable" in message and "--backend numpy" in message, message
-    assert minires.get_backend() == "numpy" and backend.get_array_module() is numpy
-
-
-def test_set_backend_cupy_without_cupy_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cupy", None)      # makes `import cupy` raise ImportError
-    with pytest.raises(RuntimeError) as error:
-        minires.set_backend("cupy")
-    message = str(error.value)
-    assert 'pip install -e ".[cuda]"' in message and "--backend numpy" in message, message
-    assert minires.get_backend() == "numpy"

@@ -1,16 +1,27 @@
-"""Tests of minires.data.cifar10: download (resume, retry, checksum), safe extraction, reading.
+"""Tests of minires.data.cifar10: download (resume, retry, checksum, bad URLs and servers),
+safe extraction, reading the binary and the python version.
 
 A local HTTP server on 127.0.0.1 serves archives built here from synthetic records and,
-when ../shared/data is present, from real CIFAR-10 records of the course's sample.
+when ../shared/data is present, from real CIFAR-10 records of the course's sample. It can
+also misbehave (drip-feed, gzip-encode, redirect, send malformed headers). No test uses the
+network: a DNS failure is simulated at socket.getaddrinfo.
 """
+import contextlib
+import gzip
 import hashlib
 import io
 import os
+import pickle
+import resource
+import signal
 import shutil
 import socket
+import struct
 import sys
 import tarfile
 import threading
+import time
+import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +32,7 @@ import pytest
 from minires.data import cifar10
 from minires.data.cifar10 import (
     ARCHIVE_NAME,
+    CLASSES,
     FOLDER_NAME,
     RECORD_BYTES,
     RECORD_FILES,
@@ -29,10 +41,12 @@ from minires.data.cifar10 import (
     download,
     extract,
     load_cifar10,
+    parse_md5,
     read_records,
 )
+from minires.data.cifar10_python import PYTHON_FOLDER_NAME
+from tests.support.cifar_sample import sample_archive
 
-SAMPLE_NAME = "cifar-10-binary-sample.tar.gz"
 SAMPLE_MD5 = "0861a71c4b121b56eccb6d2e8b61e6c6"
 
 
@@ -57,18 +71,6 @@ def synthetic_split(seed, sizes=(7, 5, 6, 4, 3), test_size=9):
         labels = rng.integers(0, 10, size=n).astype(numpy.int64)
         split[name] = (images, labels)
     return split
-
-
-def shared_data_dir():
-    return Path(os.environ.get("MINIRES_SHARED_DATA",
-                               Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def sample_archive():
-    path = shared_data_dir() / SAMPLE_NAME
-    if not path.is_file():
-        pytest.skip(f"real CIFAR-10 sample not found at {path} (set MINIRES_SHARED_DATA)")
-    return path
 
 
 def real_split(per_file=12):
@@ -129,6 +131,11 @@ class Script:
         self.always = None            # every request: answer this status (e.g. 404)
         self.ignore_range = False     # answer 200 with the whole file even to a Range request
         self.ranges = []              # the Range header of every request (None if absent)
+        self.content_length = None    # every answer: send this Content-Length header instead
+        self.redirect = None          # every request: answer 302 to this Location instead
+        self.drip = None              # send the body one byte every this many seconds
+        self.gzip = False             # send the body gzip-encoded (Content-Encoding: gzip)
+        self.range_from_zero = False  # answer a Range request with 206 and the whole file
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -145,8 +152,21 @@ class Handler(BaseHTTPRequestHandler):
         if script.always is not None or (first and script.fail_first is not None):
             self.send_error(script.always or script.fail_first)
             return
+        if script.redirect is not None:
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", script.redirect)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body, start = script.payload, 0
-        if requested is not None and not script.ignore_range:
+        if script.gzip:
+            body = gzip.compress(body)
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Encoding", "gzip")
+        elif requested is not None and script.range_from_zero:
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+        elif requested is not None and not script.ignore_range:
             start = int(requested.removeprefix("bytes=").split("-")[0])
             if start >= len(body):
                 self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
@@ -158,8 +178,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Length", str(len(body) - start))
+        self.send_header("Content-Length", script.content_length or str(len(body) - start))
         self.end_headers()
+        if script.drip is not None:
+            try:
+                for position in range(start, len(body)):
+                    self.wfile.write(body[position:position + 1])
+                    self.wfile.flush()
+                    time.sleep(script.drip)
+            except OSError:          # the client gave up
+                self.close_connection = True
+            return
         if first and script.cut_after is not None:
             self.wfile.write(body[start:start + script.cut_after])
             self.wfile.flush()
@@ -176,6 +205,7 @@ def serve():
 
     def start(payload):
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.handle_error = lambda request, address: None   # a client that gave up: quiet
         server.script = Script(payload)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   daemon=True)
@@ -524,3 +554,408 @@ def test_label_out_of_range(tmp_path):
     with pytest.raises(DatasetError, match="record 3 has label 10") as raised:
         read_records(path)
     assert str(path) in str(raised.value)
+
+
+# ---------------------------------------------------------------- bad URLs, servers and folders
+
+def test_dns_failure_fails_at_once_with_advice(tmp_path, monkeypatch):
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "cifar-mirror.invalid":
+            lookups.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as raised:
+        download(f"http://cifar-mirror.invalid/{ARCHIVE_NAME}", tmp_path / ARCHIVE_NAME, None,
+                 progress=False, retries=4, backoff=10)
+    assert time.monotonic() - start < 8 and len(lookups) == 1     # no retry, no 10 s backoff
+    message = str(raised.value)
+    assert "cifar-mirror.invalid does not resolve" in message and "--data-url" in message
+    assert "\n" not in message
+
+
+def test_drip_feeding_server_meets_the_deadline_and_keeps_what_arrived(serve, tmp_path):
+    url, script = serve(bytes(range(200)))
+    script.drip = 0.02                         # 50 bytes/s: 4 s for the whole file
+    destination = tmp_path / ARCHIVE_NAME
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="within the deadline of 0.5 s"):
+        download(url, destination, None, progress=False, retries=0, deadline=0.5)
+    assert time.monotonic() - start < 3.5          # the whole file would take 4 s
+    kept = (tmp_path / (ARCHIVE_NAME + ".part")).read_bytes()
+    assert 3 < len(kept) < 200 and kept == bytes(range(len(kept)))   # resumable
+
+
+def test_gzip_encoded_answer_is_not_taken_for_a_short_one(serve, tmp_path):
+    payload = build_archive(synthetic_split(seed=20))
+    url, script = serve(payload)
+    script.gzip = True          # Content-Length is that of the gzip-encoded body
+    download(url, tmp_path / ARCHIVE_NAME, md5_of(payload), progress=False, retries=2,
+             backoff=0)
+    assert script.ranges == [None]                         # one request, no false retry
+    assert (tmp_path / ARCHIVE_NAME).read_bytes() == payload
+
+
+def test_partial_answer_from_the_wrong_offset_restarts(serve, tmp_path):
+    payload = build_archive(synthetic_split(seed=21))
+    url, script = serve(payload)
+    script.range_from_zero = True      # 206 to "bytes=1000-", but with the file from byte 0
+    (tmp_path / (ARCHIVE_NAME + ".part")).write_bytes(payload[:1000])
+    download(url, tmp_path / ARCHIVE_NAME, md5_of(payload), progress=False, retries=0)
+    assert script.ranges == ["bytes=1000-", None]          # the .part was dropped, not appended
+    assert (tmp_path / ARCHIVE_NAME).read_bytes() == payload
+
+
+@pytest.mark.parametrize("url, message", [
+    ("not-a-url", "is not a URL minires can download from"),
+    ("ftp://example.org/cifar.tar.gz", "is not a URL minires can download from"),
+    ("http://[::1/cifar.tar.gz", "is not a valid URL (Invalid IPv6 URL)"),
+    ("http://127.0.0.1:70000/cifar.tar.gz", "is not a valid URL (Port out of range"),
+    ("http://127.0.0.1:port/cifar.tar.gz", "is not a valid URL (Port could not be cast"),
+    ("http:///cifar.tar.gz", "names no host"),
+    ("file://otherhost/cifar.tar.gz", "names the host 'otherhost'"),
+])
+def test_bad_url_is_one_sentence(tmp_path, url, message):
+    with pytest.raises(DownloadError) as raised:
+        download(url, tmp_path / ARCHIVE_NAME, None, progress=False, retries=3, backoff=10)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("misbehaviour, message", [
+    ("redirect loop", "TooManyRedirects"),
+    ("redirect to file:", "InvalidSchema"),
+    ("Content-Length: abc", "malformed header Content-Length: 'abc'"),
+    ("416 to a fresh request", "HTTP 416"),
+    ("announces 1 GB", "announces 1,000,000,000 bytes, more than a CIFAR-10 archive"),
+])
+def test_misbehaving_server_is_one_sentence(serve, tmp_path, misbehaviour, message):
+    url, script = serve(b"0123456789")
+    if misbehaviour == "redirect loop":
+        script.redirect = url
+    elif misbehaviour == "redirect to file:":
+        script.redirect = "file:///etc/passwd"
+    elif misbehaviour == "Content-Length: abc":
+        script.content_length = "abc"
+    elif misbehaviour == "416 to a fresh request":
+        script.always = 416
+    else:
+        script.content_length = "1000000000"
+    with pytest.raises(DownloadError) as raised:
+        download(url, tmp_path / ARCHIVE_NAME, None, progress=False, retries=3, backoff=10)
+    assert message in str(raised.value) and "\n" not in str(raised.value), str(raised.value)
+    assert url in str(raised.value)
+    assert not (tmp_path / ARCHIVE_NAME).exists()
+
+
+@contextlib.contextmanager
+def file_size_limit(limit):
+    """Writes past ``limit`` bytes fail with EFBIG (as a full disk fails with ENOSPC)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # an error, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_full_disk_during_download_is_one_sentence(serve, tmp_path):
+    url, _ = serve(bytes(200_000))
+    with pytest.raises(DownloadError) as raised, file_size_limit(100_000):
+        download(url, tmp_path / ARCHIVE_NAME, None, progress=False, retries=0)
+    message = str(raised.value)
+    assert f"cannot write {tmp_path / ARCHIVE_NAME}: File too large; free some space" \
+        in message and "--data-dir" in message
+    assert not (tmp_path / ARCHIVE_NAME).exists()
+
+
+def test_data_folder_that_is_a_file(tmp_path, closed_url):
+    data_dir = tmp_path / "data"
+    data_dir.write_text("")
+    with pytest.raises(DatasetError, match=f"the data folder {data_dir} is a file"):
+        load_cifar10(data_dir, url=closed_url, progress=False)
+    with pytest.raises(DownloadError, match=f"cannot write {data_dir}.*choose another data"):
+        download(closed_url, data_dir / ARCHIVE_NAME, None, progress=False)
+    with pytest.raises(DatasetError, match=f"cannot write {data_dir}"):
+        extract(tmp_path / "any.tar.gz", data_dir)
+
+
+def test_data_folder_that_cannot_be_written(tmp_path, closed_url):
+    """/sys refuses new folders even to root, so this works where chmod would not."""
+    data_dir = Path("/sys/minires-test-data")
+    if not Path("/sys").is_dir() or os.access("/sys", os.W_OK) and _can_create(data_dir):
+        pytest.skip("no read-only folder to try")
+    with pytest.raises(DownloadError, match=f"cannot write {data_dir}: .*choose another"):
+        download(closed_url, data_dir / ARCHIVE_NAME, None, progress=False)
+
+
+def _can_create(folder):
+    try:
+        folder.mkdir()
+    except OSError:
+        return False
+    folder.rmdir()
+    return True
+
+
+# ---------------------------------------------------------------- local archives and md5
+
+def test_file_url_is_copied_without_network(tmp_path, monkeypatch):
+    split = synthetic_split(seed=22)
+    payload = build_archive(split)
+    source = tmp_path / "elsewhere" / "my copy.tar.gz"
+    source.parent.mkdir()
+    source.write_bytes(payload)
+    monkeypatch.setitem(sys.modules, "requests", None)     # any HTTP attempt would fail
+    data = load_cifar10(tmp_path / "data", url=source.as_uri(), md5=md5_of(payload),
+                        progress=False)
+    assert_loaded_equals(data, split)
+
+
+def test_missing_file_url_names_the_file(tmp_path):
+    missing = tmp_path / "nowhere.tar.gz"
+    with pytest.raises(DownloadError, match=f"{missing} does not exist or is not a file"):
+        download(missing.as_uri(), tmp_path / ARCHIVE_NAME, None, progress=False)
+
+
+def test_md5_override():
+    assert parse_md5("none") is None and parse_md5("None") is None
+    assert parse_md5("C32A1D4AB5D03F1284B67883E8D87530") == "c32a1d4ab5d03f1284b67883e8d87530"
+    for bad in ("", "abc", "g" * 32, "c32a1d4ab5d03f1284b67883e8d8753"):
+        with pytest.raises(ValueError, match="32 hexadecimal digits"):
+            parse_md5(bad)
+
+
+def test_archive_accepted_with_md5_none_is_still_crc_checked(tmp_path):
+    payload = bytearray(build_archive(synthetic_split(seed=23)))
+    payload[-8] ^= 0xFF                               # the gzip trailer's CRC-32
+    (tmp_path / ARCHIVE_NAME).write_bytes(payload)
+    with pytest.raises(DatasetError, match="not a readable tar archive.*CRC check failed"):
+        load_cifar10(tmp_path, md5=None, progress=False)
+    assert not (tmp_path / FOLDER_NAME).exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "folder"])
+def test_missing_record_file_is_named_without_a_download(tmp_path, monkeypatch, closed_url,
+                                                         damage):
+    folder = tmp_path / FOLDER_NAME
+    folder.mkdir()
+    for name, (images, labels) in synthetic_split(seed=24).items():
+        (folder / name).write_bytes(records_bytes(images, labels))
+    (folder / "data_batch_3.bin").unlink()
+    if damage == "folder":
+        (folder / "data_batch_3.bin").mkdir()
+    monkeypatch.setitem(sys.modules, "requests", None)
+    with pytest.raises(DatasetError, match=f"{folder / 'data_batch_3.bin'} is missing or not "
+                                           "a file"):
+        load_cifar10(tmp_path, url=closed_url, progress=False)
+
+
+def test_oversized_record_file_is_refused_before_reading(tmp_path):
+    path = tmp_path / "data_batch_1.bin"
+    with open(path, "wb") as file:
+        file.truncate(10_001 * RECORD_BYTES)          # sparse: no disk used
+    with pytest.raises(DatasetError, match="more than the 10,000 records"):
+        read_records(path)
+
+
+# ---------------------------------------------------------------- hostile archives
+
+def gzip_of_parts(parts):
+    """A gzip file whose content is the concatenation of ``parts``; a part may be an int n,
+    meaning n zero bytes, compressed by repeating one flushed block (fast and small)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros = compressor.compress(bytes(1 << 20)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    body, crc, size = b"", 0, 0
+    for part in parts:
+        if isinstance(part, int):
+            body += zeros * (part >> 20)
+            size += part
+            crc = None                         # not computed: the archive is refused before
+        else:
+            body += compressor.compress(part) + compressor.flush(zlib.Z_FULL_FLUSH)
+            crc = zlib.crc32(part, crc) if crc is not None else None
+            size += len(part)
+    body += compressor.flush(zlib.Z_FINISH)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    trailer = struct.pack("<LL", (crc or 0) & 0xFFFFFFFF, size & 0xFFFFFFFF)
+    return header + body + trailer
+
+
+def tar_header(name, size):
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+@pytest.mark.parametrize("kind, refusal", [
+    ("record larger than the official file",
+     "refusing member 'cifar-10-batches-bin/data_batch_1.bin': 1,073,741,824 bytes, more than "
+     "the official file's 30,730,000"),
+    ("record twice", "'cifar-10-batches-bin/data_batch_1.bin': it appears twice"),
+    ("many members", "more than 16 members"),
+    ("1 GiB after the tar's end", "unpacks to more than 1,048,576 bytes"),
+])
+def test_hostile_archive_is_refused_quickly(tmp_path, monkeypatch, kind, refusal):
+    record = f"{FOLDER_NAME}/data_batch_1.bin"
+    valid = build_archive(synthetic_split(seed=25))
+    if kind == "record larger than the official file":       # 1 MB that would unpack to 1 GiB
+        parts = [tar_header(record, 1 << 30), 1 << 30]
+    elif kind == "record twice":
+        parts = [tar_header(record, 3073) + bytes(3584)] * 2
+    elif kind == "many members":
+        folder = tarfile.TarInfo(FOLDER_NAME)
+        folder.type = tarfile.DIRTYPE
+        parts = [folder.tobuf(format=tarfile.GNU_FORMAT) * 20]
+    else:
+        # The cap is the real archive's 185 MiB; 1 MiB here, so that the test need not
+        # decompress 185 MiB to reach it.
+        monkeypatch.setattr(cifar10, "_MAX_ARCHIVE_BYTES", 1 << 20)
+        parts = [gzip.decompress(valid), 1 << 30]
+    archive = tmp_path / ARCHIVE_NAME
+    archive.write_bytes(gzip_of_parts(parts))
+    assert archive.stat().st_size < 2 << 20
+    start = time.monotonic()
+    with pytest.raises(DatasetError) as raised:
+        extract(archive, tmp_path / "data")
+    assert refusal in str(raised.value), str(raised.value)
+    assert time.monotonic() - start < 15          # unpacking the bomb would take minutes
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_extraction_shows_progress_when_asked(tmp_path, capsys):
+    archive = tmp_path / ARCHIVE_NAME
+    archive.write_bytes(build_archive(synthetic_split(seed=26)))
+    extract(archive, tmp_path / "quiet")                   # stderr is not a terminal: no bar
+    assert capsys.readouterr().err == ""
+    extract(archive, tmp_path / "shown", progress=True)
+    err = capsys.readouterr().err
+    assert f"extracting {ARCHIVE_NAME}" in err and "100%" in err
+
+
+# ---------------------------------------------------------------- the python version
+
+def py2_pickle(value):
+    """``value`` pickled as Python 2's cPickle wrote CIFAR-10 (protocol 2, str as bytes).
+
+    Handles dict, list, bytes, int and 2-D uint8 arrays (as NumPy 1 pickled them).
+    """
+    memo = [0]
+
+    def put():
+        memo[0] += 1
+        index = memo[0]
+        return (pickle.BINPUT + bytes([index]) if index < 256
+                else pickle.LONG_BINPUT + struct.pack("<I", index))
+
+    def small(n):
+        return pickle.BININT1 + bytes([n]) if n < 256 else pickle.BININT2 + struct.pack("<H", n)
+
+    def string(data):
+        if len(data) < 256:
+            return pickle.SHORT_BINSTRING + bytes([len(data)]) + data + put()
+        return pickle.BINSTRING + struct.pack("<i", len(data)) + data + put()
+
+    def encode(item):
+        if isinstance(item, bytes):
+            return string(item)
+        if isinstance(item, int):
+            return small(item)
+        if isinstance(item, list):
+            return (pickle.EMPTY_LIST + put() + pickle.MARK + b"".join(map(encode, item))
+                    + pickle.APPENDS)
+        if isinstance(item, dict):
+            return (pickle.EMPTY_DICT + put() + pickle.MARK
+                    + b"".join(encode(k) + encode(v) for k, v in item.items()) + pickle.SETITEMS)
+        assert item.dtype == numpy.uint8 and item.ndim == 2
+        dtype = (pickle.GLOBAL + b"numpy\ndtype\n" + put() + string(b"u1") + small(0) + small(1)
+                 + pickle.TUPLE3 + pickle.REDUCE + put() + pickle.MARK + small(3) + string(b"|")
+                 + pickle.NONE * 3 + (pickle.BININT + struct.pack("<i", -1)) * 2 + small(0)
+                 + pickle.TUPLE + pickle.BUILD)
+        return (pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n" + put()
+                + pickle.GLOBAL + b"numpy\nndarray\n" + put() + small(0) + pickle.TUPLE1
+                + string(b"b") + pickle.TUPLE3 + pickle.REDUCE + put() + pickle.MARK + small(1)
+                + small(item.shape[0]) + small(item.shape[1]) + pickle.TUPLE2 + dtype
+                + pickle.NEWFALSE + string(item.tobytes()) + pickle.TUPLE + pickle.BUILD)
+
+    return pickle.PROTO + bytes([2]) + encode(value) + pickle.STOP
+
+
+def write_python_folder(data_dir, split, label_names=CLASSES):
+    folder = data_dir / PYTHON_FOLDER_NAME
+    folder.mkdir(parents=True)
+    for index, (name, (images, labels)) in enumerate(split.items()):
+        batch = {b"batch_label": b"batch %d" % index, b"labels": [int(l) for l in labels],
+                 b"data": images.reshape(len(images), -1),
+                 b"filenames": [b"image_%d.png" % i for i in range(len(images))]}
+        (folder / name.removesuffix(".bin")).write_bytes(py2_pickle(batch))
+    meta = {b"label_names": [name.encode() for name in label_names],
+            b"num_cases_per_batch": 10000, b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(py2_pickle(meta))
+    return folder
+
+
+def test_python_version_is_read_as_torchvision_reads_it(tmp_path, monkeypatch, closed_url):
+    split = synthetic_split(seed=27)
+    folder = write_python_folder(tmp_path, split)
+    # The files are real pickles: Python's own unpickler (trusted here) reads the same arrays.
+    trusted = pickle.loads((folder / "data_batch_1").read_bytes(), encoding="bytes")
+    numpy.testing.assert_array_equal(trusted[b"data"].reshape(-1, 3, 32, 32),
+                                     split["data_batch_1.bin"][0])
+    monkeypatch.setitem(sys.modules, "requests", None)
+    data = load_cifar10(tmp_path, url=closed_url, progress=False)
+    assert_loaded_equals(data, split)
+    assert data["test_images"].flags.writeable
+
+
+class Exploit:
+    def __reduce__(self):
+        return os.system, ("touch pwned",)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("os.system", "refused the global posix.system"),
+    ("protocol 4 pickle", "the instruction"),
+    ("label 10", "image 2 has label 10, expected 0..9"),
+    ("wrong shape", "b'data' has shape (3, 3071)"),
+    ("fewer labels", "2 labels for 3 images"),
+    ("truncated", "not a readable CIFAR-10 pickle"),
+    ("huge file", "more than a CIFAR-10 batch file ever holds"),
+    ("missing meta", "batches.meta is missing or not a file"),
+    ("CIFAR-100 names", "the label names"),
+])
+def test_damaged_or_hostile_python_version_is_refused(tmp_path, monkeypatch, damage, message):
+    monkeypatch.chdir(tmp_path)
+    folder = write_python_folder(tmp_path, synthetic_split(seed=28, sizes=(3,) * 5, test_size=3),
+                                 label_names=CLASSES[:9] + ("apple",) if damage ==
+                                 "CIFAR-100 names" else CLASSES)
+    batch = folder / "data_batch_2"
+    images = numpy.zeros((3, 3072), dtype=numpy.uint8)
+    if damage == "os.system":
+        batch.write_bytes(pickle.dumps(Exploit(), protocol=2))
+    elif damage == "protocol 4 pickle":
+        batch.write_bytes(pickle.dumps({"data": [1, 2]}, protocol=4))
+    elif damage == "label 10":
+        batch.write_bytes(py2_pickle({b"data": images, b"labels": [0, 1, 10]}))
+    elif damage == "wrong shape":
+        batch.write_bytes(py2_pickle({b"data": images[:, 1:].copy(), b"labels": [0, 1, 2]}))
+    elif damage == "fewer labels":
+        batch.write_bytes(py2_pickle({b"data": images, b"labels": [0, 1]}))
+    elif damage == "truncated":
+        batch.write_bytes(batch.read_bytes()[:-100])
+    elif damage == "huge file":
+        with open(batch, "r+b") as file:
+            file.truncate(40 << 20)                   # sparse
+    elif damage == "missing meta":
+        (folder / "batches.meta").unlink()
+    with pytest.raises(DatasetError) as raised:
+        load_cifar10(tmp_path, download=False)
+    assert message in str(raised.value), str(raised.value)
+    assert not (tmp_path / "pwned").exists()

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -26,13 +25,14 @@ import minires.functional as F
 from minires import distributed as dist
 from minires import nn, optim
 from minires.data import BatchLoader, DistributedSampler
+from tests.support import scripts
+from tests.support.cifar_sample import extracted_sample
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = scripts.REPO
 PROGRAMS = REPO / "tests" / "mpi_programs"
-# one BLAS thread per rank: two ranks already fill the two cores of the project's machine
-ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MPI_"))},
-       "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+# one BLAS thread per rank (two ranks already fill the two cores of the project's machine), and
+# none of the variables of a launcher this pytest might itself run under
+ENV = {k: v for k, v in scripts.ENV.items() if not k.startswith(("PMI_", "OMPI_", "MPI_"))}
 
 sys.path.insert(0, str(PROGRAMS))
 equivalence = importlib.import_module("equivalence")
@@ -108,14 +108,14 @@ def ranks(out, n=2):
 
 
 # --- single-process references (this process, no MPI) ----------------------------------------
-def single_process(rank_statistics=None):
+def single_process(rank_statistics=None, options=False):
     """equivalence.py's three Adam steps at the global batch of 8, in one process.
 
     With ``rank_statistics=W``, each rank's rows go through the model separately, so batch norm
     uses each rank's own statistics, as W ranks without SyncBatchNorm do; the loss is the mean
     of their losses and the running statistics are rank 0's (DDP broadcasts rank 0's buffers).
     """
-    model = equivalence.make_model(sync_bn=False)
+    model = equivalence.make_model(sync_bn=False, options=options)
     optimizer = optim.Adam(model.parameters(), lr=equivalence.LR)
     record = {}
     for step, (x, y) in enumerate(equivalence.batches()):
@@ -224,6 +224,17 @@ def test_two_ranks_with_sync_batchnorm_match_one_process_at_the_global_batch(tmp
     assert_ranks_equal(records)
 
 
+def test_sync_batchnorm_keeps_batchnorm_options(tmp_path):
+    """momentum=None (the average of all batches) in one layer; no weight, bias or running
+    statistics (batch statistics in evaluation too) in the other."""
+    out = tmp_path / "options.npz"
+    run_ok(PROGRAMS / "equivalence.py", out, "--sync-bn", "--options")
+    records = ranks(out)
+    assert_matches(records[0], single_process(options=True))
+    assert_ranks_equal(records)
+    assert "state/4.running_mean" not in records[0] and "state/1.running_mean" in records[0]
+
+
 def test_two_ranks_without_sync_batchnorm_differ_only_by_per_rank_statistics(tmp_path):
     out = tmp_path / "plain.npz"
     run_ok(PROGRAMS / "equivalence.py", out)
@@ -251,7 +262,6 @@ def test_gradients_unused_on_some_ranks_and_no_sync(tmp_path):
 
 
 def test_nccl_path_hands_nccl_device_memory_and_nothing_crosses_to_the_host(tmp_path):
-    pytest.importorskip("cupy", reason="the stand-in device checks names against CuPy's")
     out = tmp_path / "nccl.npz"
     run_ok(PROGRAMS / "nccl_stand_in.py", out)
     records = ranks(out)
@@ -355,9 +365,7 @@ def test_post_accumulate_grad_hook_sees_each_gradient_once_it_is_added():
 
 
 # --- the training script under mpiexec (slow: each run builds and trains ResNet50_layer4) -------
-SCRIPT = REPO / "examples" / "train_cifar.py"
-SAMPLE = Path(os.environ.get("MINIRES_SHARED_DATA", REPO.parents[0] / "shared" / "data")) \
-    / "cifar-10-binary-sample.tar.gz"
+SCRIPT = scripts.SCRIPT
 # Four steps of 8 real images, --lr 0. Why no learning: the float32 backward of ResNet50_layer4 at
 # initialisation, on batches this small, is ill-conditioned (measured: one process in float32 differs
 # from itself in float64 by 2 % of the gradients' scale, median over the parameters, up to 20 %), and
@@ -374,25 +382,15 @@ ACCURACY = "Accuracy of the model on the test images:"
 
 @pytest.fixture(scope="module")
 def cifar_sample(tmp_path_factory):
-    if not SAMPLE.is_file():
-        pytest.skip(f"the real CIFAR-10 sample is not at {SAMPLE} (set MINIRES_SHARED_DATA)")
-    folder = tmp_path_factory.mktemp("cifar")
-    with tarfile.open(SAMPLE) as archive:
-        # the "data" filter refuses links and absolute paths (Python 3.12, and 3.8.17+ backports)
-        archive.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    return folder
+    return extracted_sample(tmp_path_factory)
 
 
 def train(processes, folder, *flags, timeout=180):
     """The script in ``processes`` ranks (plain python for 1), as a user runs it; CompletedProcess."""
-    command = [sys.executable, str(SCRIPT), *map(str, flags), "--checkpoint-dir", str(folder)]
-    if processes > 1:
-        result = run_mpi(*command[1:], n=processes, timeout=timeout)
-    else:
-        result = subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True,
-                                timeout=timeout)
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
+    flags = (*flags, "--checkpoint-dir", folder)
+    if processes == 1:
+        return scripts.run_script(*flags, check=True, timeout=timeout)
+    return run_ok(SCRIPT, *flags, n=processes, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

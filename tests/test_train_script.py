@@ -4,18 +4,16 @@ interruption, a diverging loss and bad command lines.
 Every run trains ResNet50_layer4 on a synthetic CIFAR-10 folder of 40 training images (8 per
 record file, in the official binary layout), so no network is used and a run takes seconds. Runs
 that several tests read are module-scoped fixtures. The script runs as a subprocess (as a user
-runs it), except where a test must replace a function inside it (the download's waiting).
+runs it; those tests are marked slow), except where a test must replace a function inside it
+(the download's waiting).
 """
 import importlib.util
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import numpy
 import pytest
@@ -23,46 +21,14 @@ import pytest
 import minires
 from minires.checkpoint import save_checkpoint
 from minires.models import ResNet50_layer4
+from tests.support.cifar_files import write_cifar_folder
+from tests.support.scripts import ENV, REPO, SCRIPT, run_script, script_command
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "examples" / "train_cifar.py"
-# One BLAS thread: on batches of 10 a second one gains nothing (measured: same wall time, half
-# the CPU time), and on a busy 2-core machine its spinning slows every run down.
-ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 FLAGS = ("--backend", "--epochs", "--batch-size", "--lr", "--lr-step", "--lr-factor", "--seed",
          "--data-dir", "--data-url", "--resume", "--checkpoint-dir", "--eval-only",
          "--limit-train", "--limit-test", "--log-every", "--identity-shortcut", "--tf32")
 STEP_LINE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Step \[(\d+)/(\d+)\] Loss: \d+\.\d{4}$")
 ACCURACY_LINE = re.compile(r"(?m)^Accuracy of the model on the test images: (\d+\.\d\d) %$")
-RECORDS_PER_FILE = 8                        # 5 x 8 = 40 training images, 8 test images
-TRAIN_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)]
-
-
-def write_cifar_folder(data_dir, records_per_file=RECORDS_PER_FILE, seed=0):
-    """A CIFAR-10 folder in the official binary layout: 1 label byte + 3,072 pixel bytes."""
-    folder = Path(data_dir) / "cifar-10-batches-bin"
-    folder.mkdir(parents=True)
-    rng = numpy.random.default_rng(seed)
-    for name in TRAIN_FILES + ["test_batch.bin"]:
-        records = rng.integers(0, 256, size=(records_per_file, 3073), dtype=numpy.uint8)
-        records[:, 0] = rng.integers(0, 10, size=records_per_file)      # labels 0..9
-        records.tofile(folder / name)
-    (folder / "batches.meta.txt").write_text("airplane\nautomobile\nbird\ncat\ndeer\n"
-                                             "dog\nfrog\nhorse\nship\ntruck\n")
-    return Path(data_dir)
-
-
-def run_script(*args, timeout=180):
-    """Run the script as a user does (stdout is a pipe, not a terminal); CompletedProcess."""
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def run_ok(*args):
-    result = run_script(*args)
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def read_checkpoint(path):
@@ -99,7 +65,7 @@ def error_lines(result):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    return write_cifar_folder(tmp_path_factory.mktemp("data"))
+    return write_cifar_folder(tmp_path_factory.mktemp("data"))   # 5 x 8 training images, 8 test
 
 
 @pytest.fixture(scope="module")
@@ -113,34 +79,38 @@ def common(data_dir):
 def run_one_epoch(common, tmp_path_factory):
     """Run B: one epoch, a loss line at every step."""
     folder = tmp_path_factory.mktemp("one_epoch")
-    return run_ok(*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", folder), folder
+    return run_script(*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", folder,
+                      check=True), folder
 
 
 @pytest.fixture(scope="module")
 def run_two_epochs(common, tmp_path_factory):
     """Run A: two epochs in one go, a loss line every 3 steps (step 3 of 4)."""
     folder = tmp_path_factory.mktemp("two_epochs")
-    return run_ok(*common, "--epochs", 2, "--log-every", 3, "--checkpoint-dir", folder), folder
+    return run_script(*common, "--epochs", 2, "--log-every", 3, "--checkpoint-dir", folder,
+                      check=True), folder
 
 
 @pytest.fixture(scope="module")
 def run_resumed(common, run_one_epoch, tmp_path_factory):
     """Run C: run B's last.npz continued to two epochs, into another folder."""
     folder = tmp_path_factory.mktemp("resumed")
-    result = run_ok(*common, "--epochs", 2, "--log-every", 3, "--checkpoint-dir", folder,
-                    "--resume", run_one_epoch[1] / "last.npz")
+    result = run_script(*common, "--epochs", 2, "--log-every", 3, "--checkpoint-dir", folder,
+                        "--resume", run_one_epoch[1] / "last.npz", check=True)
     return result, folder
 
 
 # ---------------------------------------------------------------- command line and output format
 
+@pytest.mark.slow
 def test_help_lists_every_flag():
-    result = run_ok("--help")
+    result = run_script("--help", check=True)
     missing = [flag for flag in FLAGS
                if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", result.stdout)]
     assert missing == []
 
 
+@pytest.mark.slow
 def test_log_lines_have_the_course_format(run_one_epoch):
     result, _ = run_one_epoch
     lines = result.stdout.splitlines()
@@ -156,6 +126,7 @@ def test_log_lines_have_the_course_format(run_one_epoch):
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_loss_lines_appear_every_log_every_steps_and_at_each_epochs_end(run_two_epochs):
     result, _ = run_two_epochs
     step_lines = [line for line in result.stdout.splitlines() if line.startswith("Epoch [")]
@@ -165,6 +136,7 @@ def test_loss_lines_appear_every_log_every_steps_and_at_each_epochs_end(run_two_
         "Epoch [2/2], Step [3/4] ", "Epoch [2/2], Step [4/4] "]
 
 
+@pytest.mark.slow
 def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, run_two_epochs):
     records = read_metrics(run_one_epoch[1])
     steps = [(r["epoch"], r["step"]) for r in records if "step" in r]
@@ -181,6 +153,7 @@ def test_metrics_hold_one_record_per_logged_step_and_per_epoch(run_one_epoch, ru
                                                         (2, True), (2, True), (2, False)]
 
 
+@pytest.mark.slow
 def test_metrics_name_the_run_and_count_global_steps_across_a_resume(run_one_epoch, run_resumed):
     """Every record carries its run id, a time and the global step; a resumed run is a new run
     whose global steps continue where the resumed checkpoint stopped (4 steps an epoch)."""
@@ -195,17 +168,20 @@ def test_metrics_name_the_run_and_count_global_steps_across_a_resume(run_one_epo
     assert times == sorted(times)
 
 
+@pytest.mark.slow
 def test_train_log_holds_the_printed_lines(run_one_epoch):
     result, folder = run_one_epoch
     assert (folder / "train.log").read_text().splitlines() == result.stdout.splitlines()
 
 
+@pytest.mark.slow
 def test_lr_in_metrics_is_the_lr_each_epoch_trained_with(run_two_epochs):
     """--lr-step 1 --lr-factor 4: epoch 1 trains at --lr (0.001), epoch 2 at 0.001 / 4."""
     epochs = [r for r in read_metrics(run_two_epochs[1]) if "step" not in r]
     assert [r["lr"] for r in epochs] == pytest.approx([1e-3, 1e-3 / 4], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_checkpoints_are_written_under_the_course_names(run_one_epoch, run_two_epochs):
     folder = run_one_epoch[1]
     for name in ("last.npz", "resnet50_final.npz", "resnet50_final.ckpt", "resnet50_epoch1.npz",
@@ -226,6 +202,7 @@ def test_checkpoints_are_written_under_the_course_names(run_one_epoch, run_two_e
 
 # ---------------------------------------------------------------- exact resume
 
+@pytest.mark.slow
 def test_resuming_last_checkpoint_is_exact(run_two_epochs, run_resumed):
     """A: 2 epochs in one run; C: B's epoch 1 resumed to 2 epochs; same weights and Adam state."""
     assert "Resumed" in run_resumed[0].stdout
@@ -233,6 +210,7 @@ def test_resuming_last_checkpoint_is_exact(run_two_epochs, run_resumed):
                       run_resumed[1] / "resnet50_final.npz")
 
 
+@pytest.mark.slow
 def test_resumed_run_logs_the_same_second_epoch(run_two_epochs, run_resumed):
     def course_lines(result):
         return [line for line in result.stdout.splitlines()
@@ -242,11 +220,12 @@ def test_resumed_run_logs_the_same_second_epoch(run_two_epochs, run_resumed):
     assert course_lines(run_resumed[0]) == second_epoch
 
 
+@pytest.mark.slow
 def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path):
     result, folder = run_one_epoch
     final = [line for line in result.stdout.splitlines() if ACCURACY_LINE.match(line)]
-    evaluated = run_ok(*common, "--eval-only", "--resume", folder / "resnet50_final.npz",
-                       "--checkpoint-dir", tmp_path)
+    evaluated = run_script(*common, "--eval-only", "--resume", folder / "resnet50_final.npz",
+                       "--checkpoint-dir", tmp_path, check=True)
     assert [line for line in evaluated.stdout.splitlines() if ACCURACY_LINE.match(line)] == final
     assert not any(line.startswith("Epoch") for line in evaluated.stdout.splitlines())
     assert sorted(path.suffix for path in tmp_path.iterdir()) in ([], [".jsonl", ".log"])  # no checkpoints
@@ -254,10 +233,11 @@ def test_eval_only_reproduces_the_final_accuracy(common, run_one_epoch, tmp_path
 
 # ---------------------------------------------------------------- interruption
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_that_resumes_exactly(common, run_one_epoch, tmp_path):
     """Run B's command, stopped by SIGTERM after its first loss line, then resumed: B's result."""
     args = [*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", tmp_path]
-    process = subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=ENV,
+    process = subprocess.Popen(script_command(*args), cwd=REPO, env=ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:
@@ -276,7 +256,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes_exactly(common, run_one_epoch, 
     assert meta["epoch"] == 0 and 1 <= meta["step"] < 4, meta
     assert not (tmp_path / "resnet50_final.npz").exists()
 
-    resumed = run_ok(*args, "--resume", tmp_path / "interrupted.npz")
+    resumed = run_script(*args, "--resume", tmp_path / "interrupted.npz", check=True)
     steps = [int(STEP_LINE.match(line).group(3)) for line in resumed.stdout.splitlines()
              if line.startswith("Epoch [")]
     assert steps == list(range(meta["step"] + 1, 5))       # the epoch is finished, no step twice
@@ -301,15 +281,14 @@ script.main(sys.argv[2:])
 """
 
 
+@pytest.mark.slow
 def test_interrupt_at_the_last_step_resumes_to_the_same_epoch(common, run_one_epoch, tmp_path):
     """SIGTERM right after the epoch's last step: the resumed run ends as run B did, loss too."""
     args = [*common, "--epochs", 1, "--log-every", 1, "--checkpoint-dir", tmp_path]
-    result = subprocess.run([sys.executable, "-c", TERMINATED_AFTER_LAST_STEP, str(SCRIPT),
-                             *map(str, args)], cwd=REPO, env=ENV, capture_output=True, text=True,
-                            timeout=180)
+    result = run_script(*args, python_options=("-c", TERMINATED_AFTER_LAST_STEP))
     assert result.returncode == 128 + signal.SIGTERM, (result.stdout, result.stderr)
     assert read_checkpoint(tmp_path / "interrupted.npz")[1]["step"] == 4
-    run_ok(*args, "--resume", tmp_path / "interrupted.npz")
+    run_script(*args, "--resume", tmp_path / "interrupted.npz", check=True)
     assert_same_state(run_one_epoch[1] / "resnet50_final.npz", tmp_path / "resnet50_final.npz")
     [expected] = [r["train_loss"] for r in read_metrics(run_one_epoch[1]) if "train_loss" in r]
     [resumed] = [r["train_loss"] for r in read_metrics(tmp_path) if "train_loss" in r]
@@ -318,6 +297,7 @@ def test_interrupt_at_the_last_step_resumes_to_the_same_epoch(common, run_one_ep
 
 # ---------------------------------------------------------------- a diverging loss
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_status_3(common, tmp_path):
     result = run_script(*common, "--limit-train", 20, "--lr", "1e30", "--log-every", 1,
                         "--checkpoint-dir", tmp_path)
@@ -330,6 +310,7 @@ def test_non_finite_loss_stops_with_status_3(common, tmp_path):
     assert not (tmp_path / "resnet50_final.npz").exists()
 
 
+@pytest.mark.slow
 def test_non_finite_loss_names_the_last_good_checkpoint(common, tmp_path):
     """Epoch 1 at lr 1e-3 is fine; --lr-factor 1e-33 makes epoch 2's lr 1e30: the loss diverges."""
     result = run_script(*common, "--limit-train", 20, "--epochs", 2, "--lr-factor", "1e-33",
@@ -346,6 +327,7 @@ def test_non_finite_loss_names_the_last_good_checkpoint(common, tmp_path):
 
 # ---------------------------------------------------------------- bad command lines
 
+@pytest.mark.slow
 def test_cupy_without_a_gpu_is_a_one_sentence_error(data_dir, tmp_path):
     result = run_script("--backend", "cupy", "--data-dir", data_dir, "--checkpoint-dir", tmp_path)
     assert result.returncode == 2
@@ -354,6 +336,7 @@ def test_cupy_without_a_gpu_is_a_one_sentence_error(data_dir, tmp_path):
     assert "--backend numpy" in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_resume_file_is_an_error(common, tmp_path):
     result = run_script(*common, "--resume", tmp_path / "nothing.npz", "--checkpoint-dir", tmp_path)
     assert result.returncode == 2
@@ -361,6 +344,7 @@ def test_missing_resume_file_is_an_error(common, tmp_path):
     assert "nothing.npz" in result.stderr
 
 
+@pytest.mark.slow
 def test_malformed_data_file_is_an_error_naming_it(tmp_path):
     data_dir = write_cifar_folder(tmp_path / "data")
     test_file = data_dir / "cifar-10-batches-bin" / "test_batch.bin"
@@ -371,6 +355,7 @@ def test_malformed_data_file_is_an_error_naming_it(tmp_path):
     assert str(test_file) in result.stderr
 
 
+@pytest.mark.slow
 def test_checkpoint_dir_that_is_a_file_is_an_error(common, tmp_path):
     not_a_folder = tmp_path / "checkpoints"
     not_a_folder.write_text("")
@@ -380,6 +365,7 @@ def test_checkpoint_dir_that_is_a_file_is_an_error(common, tmp_path):
     assert str(not_a_folder) in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [
     ["--epochs", 0], ["--batch-size", 0], ["--log-every", 0], ["--lr-step", 0],
     ["--lr-factor", 0], ["--lr", -1], ["--limit-train", 0], ["--limit-test", 0],
@@ -426,6 +412,7 @@ def test_unreachable_data_url_gives_up_within_20_seconds(unreachable_download):
     assert sum(waits) <= 20, f"waits {waits} s before reporting a dead --data-url"
 
 
+@pytest.mark.slow
 def test_mid_epoch_resume_with_other_batches_is_refused(common, tmp_path):
     """Resuming mid-epoch skips the batches already done: they must be the same batches."""
     model = ResNet50_layer4()
@@ -439,10 +426,11 @@ def test_mid_epoch_resume_with_other_batches_is_refused(common, tmp_path):
     assert "--batch-size 10" in result.stderr
 
 
+@pytest.mark.slow
 def test_resumed_run_keeps_its_schedule_and_says_so(common, run_one_epoch, tmp_path):
     """B ran with --lr-step 1 --lr-factor 4; resuming it with other values changes nothing but says so."""
-    result = run_ok(*common, "--epochs", 2, "--lr", 0.5, "--lr-step", 7, "--checkpoint-dir", tmp_path,
-                    "--resume", run_one_epoch[1] / "last.npz")
+    result = run_script(*common, "--epochs", 2, "--lr", 0.5, "--lr-step", 7, "--checkpoint-dir", tmp_path,
+                    "--resume", run_one_epoch[1] / "last.npz", check=True)
     assert "--lr 0.5, --lr-step 7 not applied" in result.stdout
     epochs = [r for r in read_metrics(tmp_path) if "step" not in r]
     assert [r["lr"] for r in epochs] == pytest.approx([1e-3 / 4], rel=1e-12)

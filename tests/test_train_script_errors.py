@@ -7,10 +7,7 @@ needs a failure that a command line cannot cause (a full disk during a save, a s
 save), a short program loads the script and replaces one function before calling its main().
 """
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy
@@ -19,32 +16,10 @@ import pytest
 import minires
 from minires.checkpoint import save_checkpoint
 from minires.models import ResNet50_layer4
+from tests.support.cifar_files import write_cifar_folder
+from tests.support.scripts import REPO, run_script
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "examples" / "train_cifar.py"
-ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-
-
-def write_cifar_folder(data_dir, records_per_file=4):
-    folder = Path(data_dir) / "cifar-10-batches-bin"
-    folder.mkdir(parents=True)
-    rng = numpy.random.default_rng(0)
-    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-        records = rng.integers(0, 256, size=(records_per_file, 3073), dtype=numpy.uint8)
-        records[:, 0] = rng.integers(0, 10, size=records_per_file)
-        records.tofile(folder / name)
-    return Path(data_dir)
-
-
-def run_script(*args, program=None):
-    """The script as a user runs it, or ``program`` (Python source) that loads it from argv[1]."""
-    command = [sys.executable, str(SCRIPT)] if program is None else \
-        [sys.executable, "-c", program, str(SCRIPT)]
-    return subprocess.run([*command, *map(str, args)], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, timeout=180)
 
 
 def assert_one_sentence(result, status=2):
@@ -64,7 +39,7 @@ def checkpoint_arrays(path):
 
 @pytest.fixture(scope="module")
 def common(tmp_path_factory):
-    data_dir = write_cifar_folder(tmp_path_factory.mktemp("data"))
+    data_dir = write_cifar_folder(tmp_path_factory.mktemp("data"), records_per_file=4)
     return ["--data-dir", data_dir, "--batch-size", 10, "--limit-test", 4, "--seed", 3]
 
 
@@ -85,14 +60,28 @@ def nan_checkpoint(tmp_path_factory):
     scheduler = minires.optim.StepLR(optimizer, step_size=20)
     model.fc.weight.data[0, 0] = numpy.nan
     path = tmp_path_factory.mktemp("nan") / "nan.npz"
-    save_checkpoint(path, model, optimizer, scheduler, epoch=1)
+    save_checkpoint(path, model, optimizer, scheduler, epoch=1, check_finite=False)
     return path
 
 
 def bad_invocations(common, one_epoch, nan_checkpoint, folder):
     """(flags, a phrase the sentence must contain) for command lines that must fail in one sentence."""
     last = one_epoch / "last.npz"
+    flipped = folder / "flipped.npz"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    folder.mkdir(exist_ok=True)
+    flipped.write_bytes(bytes(data))
+    empty = folder / "empty-data"       # no CIFAR-10 here: the URL is used
     return [
+        (["--data-dir", empty, "--data-url", "not-a-url"], "not-a-url"),
+        (["--data-dir", empty, "--data-url", "ftp://example.org/c.tar.gz"], "ftp"),
+        (["--data-dir", empty, "--data-url", "http://[::1/c.tar.gz"], "http://[::1"),
+        (["--data-dir", empty, "--data-url", "http://127.0.0.1:70000/c.tar.gz"], "70000"),
+        (["--data-dir", empty, "--data-url", f"file://{folder / 'missing.tar.gz'}"],
+         "missing.tar.gz"),
+        (["--data-md5", "xyz"], "--data-md5"),
+        (["--resume", flipped, "--epochs", 2], "flipped.npz"),
         (["--data-dir", REPO / "README.md"], "is a file"),
         (["--eval-only"], "--eval-only needs --resume"),
         (["--tf32"], "--backend cupy"),
@@ -177,7 +166,7 @@ script.main(sys.argv[2:])
 def test_a_full_disk_during_a_save_names_the_last_good_checkpoint(common, tmp_path):
     """Epoch 1's last.npz is saved; epoch 2's save meets a full disk: exit 2, one sentence."""
     result = run_script(*common, "--epochs", 2, "--checkpoint-dir", tmp_path,
-                        program=FULL_DISK_AT_SECOND_SAVE)
+                        python_options=("-c", FULL_DISK_AT_SECOND_SAVE))
     line = assert_one_sentence(result)
     assert "No space left on device" in line
     assert f"the last good checkpoint is {tmp_path / 'last.npz'} (epoch 1)" in line
@@ -209,7 +198,7 @@ script.main(sys.argv[2:])
 
 def test_sigterm_during_a_save_finishes_it_and_reports_what_is_on_disk(common, tmp_path):
     result = run_script(*common, "--epochs", 2, "--checkpoint-dir", tmp_path,
-                        program=SIGTERM_DURING_SAVE)
+                        python_options=("-c", SIGTERM_DURING_SAVE))
     assert result.returncode == 128 + signal.SIGTERM, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1

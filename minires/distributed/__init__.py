@@ -25,6 +25,9 @@ Built on this: ``minires.nn.parallel.DistributedDataParallel`` (gradients averag
 during backward), ``minires.nn.SyncBatchNorm`` (batch statistics over every rank)
 and ``minires.data.DistributedSampler`` (each rank's rows of every batch).
 """
+import sys
+import time
+
 from minires.autograd import Tensor
 from minires.distributed.process_group import (INSTALL_MPI, MPIGroup, SingleProcess, Work,
                                                launched_rank, launched_world_size)
@@ -129,8 +132,14 @@ def abort(status=1):
     """End every process of the world now (MPI_Abort), for a rank that cannot go on.
 
     A rank that simply exits would leave the others waiting in their next collective
-    for ever; this ends them within a second, with ``status``.
+    for ever; this ends them within a second, with ``status``. What this process has
+    printed is flushed first and the launcher given half a second to pass it on: under
+    load, MPICH's launcher was seen to drop the end of a rank's output when it ended
+    the processes at once.
     """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(0.5)
     _group().abort(status)
 
 

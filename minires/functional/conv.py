@@ -1,8 +1,9 @@
-"""2-D convolution as im2col + one matrix multiply.
+"""2-D convolution as im2col + one matrix multiply (one per group, batched).
 
-N batch, C channels in, OC channels out, H/W input size, KH/KW kernel,
-SH/SW stride, PH/PW padding, OH/OW output size with
-OH = (H + 2PH - KH) // SH + 1 and OW = (W + 2PW - KW) // SW + 1.
+N batch, C channels in, OC channels out, G groups of Cg = C/G channels in and
+OCg = OC/G out, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
+DH/DW dilation, OH/OW output size with
+OH = (H + 2PH - DH(KH - 1) - 1) // SH + 1 and OW likewise.
 
 im2col gathers, for every output pixel, the KH*KW*C input numbers its kernel
 covers into one row; the convolution is then ``col @ W_mat.T``. col2im, in
@@ -10,6 +11,12 @@ backward, sends each row's gradient back to those pixels, summing where windows
 overlap (``windows.scatter_windows``). Memory is channels-last (see
 ``windows.py``), so a 1x1 stride-1 convolution needs no im2col at all: its rows
 are the pixels themselves (``rows.to_rows``).
+
+Groups: each group of Cg input channels has its own OCg filters and sees only
+its own channels, so col and W_mat get a leading group axis and the G products
+run as one batched matrix multiply, (G, M, KH*KW*Cg) @ (G, KH*KW*Cg, OCg).
+G = 1 is the ordinary convolution (the axis then costs no copy); G = C is a
+depthwise convolution.
 """
 from minires import backend
 from minires.arguments import check_image_input, conv_padding, output_size, pair
@@ -18,94 +25,116 @@ from minires.functional.rows import column_sums, from_rows, to_rows
 from minires.functional.windows import pad_channels_last, scatter_windows
 
 
-def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
-    """x: (N, C, H, W) -> col: (N*OH*OW, KH*KW*C), columns ordered (kh, kw, c).
+def im2col(x, kernel, stride, padding, dilation, extra, out_size, G):
+    """x: (N, C, H, W) -> col: (G, N*OH*OW, KH*KW*Cg), columns ordered (kh, kw, c).
 
-    A strided view does the gathering: its element [n, oh, ow, i, j, c] is
-    x_pad[n, SH*oh + i, SW*ow + j, c], the pixel that kernel offset (i, j) of
-    output pixel (oh, ow) sees. The reshape then copies it into rows, once.
-    (Chainer's loop over the KH*KW offsets, one slice copy each, gives the same
-    rows; the single copy is 11x faster for the 7x7 first layer, whose 3 channels
-    make every slice copy move 12-byte pieces: 3.0 ms against 33.6 ms at N=100.)
+    A strided view does the gathering: its element [g, n, oh, ow, i, j, c] is
+    x_pad[n, SH*oh + DH*i, SW*ow + DW*j, g*Cg + c], the pixel that kernel offset
+    (i, j) of output pixel (oh, ow) sees in channel c of group g. The reshape
+    then copies it into rows, once. (Chainer's loop over the KH*KW offsets, one
+    slice copy each, gives the same rows; the single copy is 11x faster for the
+    7x7 first layer, whose 3 channels make every slice copy move 12-byte pieces:
+    3.0 ms against 33.6 ms at N=100.)
     """
     N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (DH, DW), (OH, OW), Cg = kernel, stride, dilation, out_size, C // G
     xp = backend.get_array_module()
-    x_pad = pad_channels_last(x, PH, PW)                         # (N, H+2PH, W+2PW, C)
+    x_pad = pad_channels_last(x, *padding, extra=extra)          # (N, H+2PH+EH, W+2PW+EW, C)
     sN, sH, sW, sC = x_pad.strides
     windows = xp.lib.stride_tricks.as_strided(
-        x_pad, (N, OH, OW, KH, KW, C), (sN, SH * sH, SW * sW, sH, sW, sC))  # (N, OH, OW, KH, KW, C) view
-    return windows.reshape(N * OH * OW, KH * KW * C)             # (N*OH*OW, KH*KW*C) copy
+        x_pad, (G, N, OH, OW, KH, KW, Cg),
+        (Cg * sC, sN, SH * sH, SW * sW, DH * sH, DW * sW, sC))   # (G, N, OH, OW, KH, KW, Cg) view
+    return windows.reshape(G, N * OH * OW, KH * KW * Cg)         # (G, N*OH*OW, KH*KW*Cg) copy
 
 
-def col2im(gcol, x_shape, KH, KW, SH, SW, PH, PW, OH, OW):
-    """gcol: (N*OH*OW, KH*KW*C) -> gx: (N, C, H, W), summing where windows overlap."""
+def col2im(gcol, x_shape, kernel, stride, padding, dilation, extra, out_size):
+    """gcol: (G, N*OH*OW, KH*KW*Cg) -> gx: (N, C, H, W), summing where windows overlap."""
     N, C, H, W = x_shape
-    gcol = gcol.reshape(N, OH, OW, KH, KW, C)                    # (N, OH, OW, KH, KW, C)
-    return scatter_windows(lambda i, j: gcol[:, :, :, i, j, :],  # (N, OH, OW, C) per offset
-                           x_shape, (KH, KW), (SH, SW), (PH, PW), OH, OW, gcol.dtype)
+    (KH, KW), (OH, OW), G = kernel, out_size, len(gcol)
+    gcol = gcol.reshape(G, N, OH, OW, KH, KW, C // G)           # (G, N, OH, OW, KH, KW, Cg)
+    gcol = gcol.transpose(1, 2, 3, 4, 5, 0, 6)                   # (N, OH, OW, KH, KW, G, Cg) view
+    # the reshape joins a group's channels to the next group's: a view when G = 1
+    return scatter_windows(lambda i, j: gcol[:, :, :, i, j].reshape(N, OH, OW, C),  # (N, OH, OW, C)
+                           x_shape, kernel, stride, padding, OH, OW, gcol.dtype, dilation, extra)
 
 
 class Conv2d(Function):
-    def __init__(self, stride, padding, out_size):
-        self.SH, self.SW = stride
-        self.PH, self.PW = padding
-        self.OH, self.OW = out_size
+    def __init__(self, stride, padding, dilation, extra, out_size, groups):
+        self.stride, self.padding, self.dilation, self.extra = stride, padding, dilation, extra
+        self.out_size, self.groups = out_size, groups
 
     def forward(self, x, weight, bias=None):
         N, C, H, W = x.shape
-        OC, _, KH, KW = weight.shape
-        geometry = (KH, KW, self.SH, self.SW, self.PH, self.PW, self.OH, self.OW)
-        self.pointwise = geometry[:6] == (1, 1, 1, 1, 0, 0)
-        if self.pointwise:
-            col = to_rows(x)                     # (N*H*W, C): a 1x1 kernel sees one pixel
+        OC, Cg, KH, KW = weight.shape
+        (OH, OW), G = self.out_size, self.groups
+        self.pointwise = ((KH, KW), self.stride, self.padding, self.extra) == \
+            ((1, 1), (1, 1), (0, 0), (0, 0))
+        if self.pointwise:      # a 1x1 kernel sees one pixel: the rows are the pixels
+            col = to_rows(x).reshape(N * H * W, G, Cg).transpose(1, 0, 2)   # (G, N*H*W, Cg)
         else:
-            col = im2col(x, *geometry)                                   # (N*OH*OW, KH*KW*C)
-        w_mat = weight.transpose(0, 2, 3, 1).reshape(OC, KH * KW * C)    # (OC, KH*KW*C)
-        y = col @ w_mat.T                                                # (N*OH*OW, OC)
+            col = im2col(x, (KH, KW), self.stride, self.padding, self.dilation, self.extra,
+                         self.out_size, G)                                  # (G, N*OH*OW, KH*KW*Cg)
+        w_mat = weight.reshape(G, OC // G, Cg, KH, KW).transpose(0, 1, 3, 4, 2)  # (G, OCg, KH, KW, Cg)
+        w_mat = w_mat.reshape(G, OC // G, KH * KW * Cg)                     # (G, OCg, KH*KW*Cg)
+        y = col @ w_mat.transpose(0, 2, 1)                                  # (G, N*OH*OW, OCg)
+        y = y.transpose(1, 0, 2).reshape(N * OH * OW, OC)                   # (N*OH*OW, OC): view if G = 1
         if bias is not None:
             y += bias
         self.col, self.w_mat = col, w_mat        # col is reused for gW, w_mat for gx
-        self.x_shape, self.weight_shape, self.geometry = x.shape, weight.shape, geometry
-        return from_rows(y, N, self.OH, self.OW)                         # (N, OC, OH, OW)
+        self.x_shape, self.weight_shape = x.shape, weight.shape
+        return from_rows(y, N, OH, OW)                                      # (N, OC, OH, OW)
 
     def backward(self, gy):
-        OC, C, KH, KW = self.weight_shape
-        gy_rows = to_rows(gy)                                            # (N*OH*OW, OC)
-        gW = (gy_rows.T @ self.col).reshape(OC, KH, KW, C)               # (OC, KH, KW, C)
-        gW = gW.transpose(0, 3, 1, 2)                                    # (OC, C, KH, KW)
-        gb = column_sums(gy_rows)                                        # (OC,)
+        OC, Cg, KH, KW = self.weight_shape
+        G = self.groups
+        gy_rows = to_rows(gy)                                               # (N*OH*OW, OC)
+        gy_groups = gy_rows.reshape(len(gy_rows), G, OC // G).transpose(1, 0, 2)  # (G, N*OH*OW, OCg)
+        gW = gy_groups.transpose(0, 2, 1) @ self.col                        # (G, OCg, KH*KW*Cg)
+        gW = gW.reshape(OC, KH, KW, Cg).transpose(0, 3, 1, 2)               # (OC, Cg, KH, KW)
+        gb = column_sums(gy_rows)                                           # (OC,)
         if not self.needs_input_grad[0]:     # e.g. the images into the first layer
             return None, gW, gb
-        gcol = gy_rows @ self.w_mat                                      # (N*OH*OW, KH*KW*C)
+        gcol = gy_groups @ self.w_mat                                       # (G, N*OH*OW, KH*KW*Cg)
         if self.pointwise:
-            N, _, H, W = self.x_shape
-            gx = from_rows(gcol, N, H, W)                                # (N, C, H, W)
+            N, C, H, W = self.x_shape
+            gx = from_rows(gcol.transpose(1, 0, 2).reshape(N * H * W, C), N, H, W)  # (N, C, H, W)
         else:
-            gx = col2im(gcol, self.x_shape, *self.geometry)              # (N, C, H, W)
+            gx = col2im(gcol, self.x_shape, (KH, KW), self.stride, self.padding, self.dilation,
+                        self.extra, self.out_size)                          # (N, C, H, W)
         return gx, gW, gb
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0):
-    """PyTorch's ``F.conv2d`` (no dilation or groups).
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """PyTorch's ``F.conv2d``.
 
     Args:
-        input: (N, C, H, W); weight: (OC, C, KH, KW); bias: (OC,) or None.
-        stride: an int or an (H, W) pair.
-        padding: an int, an (H, W) pair, "valid" (0) or "same" (stride 1 and odd
-            kernels: (K - 1) // 2 keeps H and W).
+        input: (N, C, H, W); weight: (OC, C/groups, KH, KW); bias: (OC,) or None.
+        stride, dilation: an int or an (H, W) pair; the kernel reads every
+            dilation-th pixel, spanning D(K - 1) + 1.
+        padding: an int, an (H, W) pair, "valid" (0) or "same" (stride 1; keeps H
+            and W with D(K - 1) zeros in all, the odd one at the bottom/right, as PyTorch).
+        groups: G divides C and OC; output channels [g*OC/G, (g+1)*OC/G) see only
+            input channels [g*C/G, (g+1)*C/G). groups=C is a depthwise convolution.
     Returns:
-        (N, OC, OH, OW) with OH = (H + 2PH - KH) // SH + 1, OW likewise.
+        (N, OC, OH, OW) with OH = (H + 2PH - DH(KH - 1) - 1) // SH + 1, OW likewise.
     """
-    OC, C, KH, KW = weight.shape
-    (SH, SW), (PH, PW) = pair(stride), conv_padding(padding, (KH, KW), stride)
+    OC, Cg, KH, KW = weight.shape
+    C = Cg * groups
 
     def name():
         return f"Conv2d({C}, {OC}, k={KH if KH == KW else (KH, KW)})"
-    check_image_input(name, input, C, (KH, KW), (PH, PW))
-    if min(SH, SW) < 1 or min(PH, PW) < 0:
-        raise ValueError(f"{name()}: stride must be >= 1 and padding >= 0, got "
-                         f"{(SH, SW)}, {(PH, PW)}")
+    if not isinstance(groups, int) or groups < 1 or OC % groups:
+        raise ValueError(f"{name()}: groups must be a positive int dividing out_channels "
+                         f"{OC}, got {groups!r}")
+    (SH, SW), (DH, DW) = pair(stride), pair(dilation)
+    if min(SH, SW) < 1 or min(DH, DW) < 1:
+        raise ValueError(f"{name()}: stride must be >= 1 and dilation >= 1, got "
+                         f"stride {(SH, SW)}, dilation {(DH, DW)}")
+    (PH, PW), (EH, EW) = conv_padding(name, padding, (KH, KW), (SH, SW), (DH, DW))
+    if min(PH, PW) < 0:
+        raise ValueError(f"{name()}: padding must be >= 0, got {(PH, PW)}")
+    check_image_input(name, input, C, (DH * (KH - 1) + 1, DW * (KW - 1) + 1), (PH, PW), (EH, EW))
     N, C, H, W = input.shape
-    OH, OW = output_size(H, KH, SH, PH), output_size(W, KW, SW, PW)
-    function = Conv2d((SH, SW), (PH, PW), (OH, OW))
+    OH, OW = output_size(H + EH, KH, SH, PH, DH), output_size(W + EW, KW, SW, PW, DW)
+    function = Conv2d((SH, SW), (PH, PW), (DH, DW), (EH, EW), (OH, OW), groups)
     return function(input, weight) if bias is None else function(input, weight, bias)

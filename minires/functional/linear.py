@@ -5,45 +5,70 @@ from minires.functional.arithmetic import sum_to
 
 
 class MatMul(Function):
-    """``a @ b`` for 2-D operands (or batches of them, broadcast as NumPy does)."""
+    """``a @ b``, with NumPy's and PyTorch's rules for batches and for 1-D operands.
+
+    a: (..., n, k), b: (..., k, m), y: (..., n, m), the batch dimensions broadcast.
+    A 1-D a is a row (1, k) and a 1-D b a column (k, 1), and y drops the
+    dimension they add: (k,) @ (k,) -> (), (k,) @ (k, m) -> (m,), (n, k) @ (k,) -> (n,).
+    """
+    saves_inputs = True
 
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a_shape, self.b_shape = a.shape, b.shape
+        self.a = a if a.ndim > 1 else a[None, :]            # (1, k) for a 1-D a
+        self.b = b if b.ndim > 1 else b[:, None]            # (k, 1) for a 1-D b
         return a @ b
 
     def backward(self, gy):
         xp = backend.get_array_module()
-        g_a = gy @ xp.swapaxes(self.b, -1, -2)
-        g_b = xp.swapaxes(self.a, -1, -2) @ gy
-        return sum_to(g_a, self.a.shape), sum_to(g_b, self.b.shape)
+        if len(self.b_shape) == 1:
+            gy = xp.expand_dims(gy, -1)                     # (..., n, 1)
+        if len(self.a_shape) == 1:
+            gy = xp.expand_dims(gy, -2)                     # (..., 1, m)
+        g_a = gy @ xp.swapaxes(self.b, -1, -2)              # (..., n, k)
+        g_b = xp.swapaxes(self.a, -1, -2) @ gy              # (..., k, m)
+        return (sum_to(g_a, self.a.shape).reshape(self.a_shape),
+                sum_to(g_b, self.b.shape).reshape(self.b_shape))
 
 
 def matmul(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}; use * for a number")
     return MatMul()(a, b)
 
 
 class Linear(Function):
-    """y = x W^T + b with x: (N, in), W: (out, in), b: (out,), y: (N, out)."""
+    """y = x W^T + b with x: (N, *, in), W: (out, in), b: (out,), y: (N, *, out).
+
+    The leading dimensions N, * together are the M = N * ... rows that W multiplies.
+    """
+    saves_inputs = True
 
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
-        y = x @ W.T                         # (N, out)
+        y = x @ W.T                                         # (N, *, out)
         return y if b is None else y + b
 
     def backward(self, gy):
-        gx = gy @ self.W                    # (N, in)
-        gW = gy.T @ self.x                  # (out, in)
+        gx = gy @ self.W                                    # (N, *, in)
+        gy_rows = gy.reshape(-1, gy.shape[-1])              # (M, out)
+        gW = gy_rows.T @ self.x.reshape(-1, self.x.shape[-1])   # (out, in)
         if len(self.needs_input_grad) == 2:     # no bias
             return gx, gW
-        gb = gy.sum(axis=0)                 # (out,)
+        gb = gy_rows.sum(axis=0)                            # (out,)
         return gx, gW, gb
 
 
 def linear(input, weight, bias=None):
-    """PyTorch's ``F.linear``: ``input @ weight.T + bias``."""
-    if input.ndim != 2 or input.shape[1] != weight.shape[1]:
+    """PyTorch's ``F.linear``: ``input @ weight.T + bias`` over the last dimension of input.
+
+    input: (N, *, in) (or (in,)), weight: (out, in), bias: (out,) or None -> (N, *, out).
+    """
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         raise ValueError(f"Linear({weight.shape[1]}, {weight.shape[0]}): expected input "
-                         f"(N, {weight.shape[1]}), got {tuple(input.shape)}")
+                         f"(N, {weight.shape[1]}), got {tuple(input.shape)}; any (*, "
+                         f"{weight.shape[1]}) will do: the last dimension holds the features")
     if bias is None:
         return Linear()(input, weight)
     return Linear()(input, weight, bias)

@@ -1,11 +1,15 @@
 """Batch normalisation over the (N, H, W) axes of each channel.
 
-N batch, C channels, H/W size, M = N*H*W values per channel.
+N batch, C channels, H/W size, M = N*H*W values per channel. BatchNorm1d's
+(N, C) and (N, C, L) inputs are the same computation on (N, C, 1, 1) and
+(N, C, L, 1) images: M = N and M = N*L.
 
 Training:  x_hat = (x - mean) / sqrt(var + eps) with the batch's mean and biased
            variance; y = gamma * x_hat + beta. The running statistics move by
            ``momentum`` towards the batch mean and the *unbiased* variance
-           var * M / (M - 1), as PyTorch does.
+           var * M / (M - 1), as PyTorch does: r <- (1 - momentum) r + momentum v.
+           (momentum = 1/n after n batches makes r the average of all n, the
+           layers' ``momentum=None``.)
 Eval:      the same with the running statistics in place of the batch's (and eps
            added once).
 
@@ -86,31 +90,42 @@ class BatchNorm2d(Function):
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
-    """PyTorch's ``F.batch_norm`` for images.
+    """PyTorch's ``F.batch_norm`` for (N, C, H, W) images, and (N, C) or (N, C, L) input.
 
     Args:
-        input: (N, C, H, W).
+        input: (N, C, H, W), (N, C) or (N, C, L).
         running_mean, running_var: (C,) arrays or Tensors, updated in place when
             ``training``; may be None in training (then only batch statistics are used).
         weight (gamma), bias (beta): (C,) Tensors, or None for 1 and 0.
+        momentum: a number, or a 0-d device array (the layers' ``momentum=None``
+            passes 1/num_batches_tracked without reading the count back to the host).
     Returns:
-        (N, C, H, W).
+        the input's shape.
     """
+    shape = tuple(input.shape)
+    layer = "BatchNorm1d" if len(shape) in (2, 3) else "BatchNorm2d"
     C = next((len(v) for v in (weight, running_mean) if v is not None),
-             input.shape[1] if input.ndim == 4 else None)    # the layer's channels, if known
-    check_image_input(lambda: f"BatchNorm2d({C})", input, C, (1, 1), (0, 0))
-    if training and input.shape[0] * input.shape[2] * input.shape[3] < 2:
-        raise ValueError(f"BatchNorm2d({C}): training needs more than one value per channel, "
-                         f"got input {tuple(input.shape)}")
+             shape[1] if len(shape) in (2, 3, 4) else None)    # the layer's channels, if known
+    if layer == "BatchNorm1d":
+        if shape[1] != C:
+            raise ValueError(f"BatchNorm1d({C}): expected input (N, {C}) or (N, {C}, L), got {shape}")
+        image = input.reshape(shape[0], C, shape[2] if len(shape) == 3 else 1, 1)  # (N, C, L, 1)
+    else:
+        image = input
+    check_image_input(lambda: f"{layer}({C})", image, C, (1, 1), (0, 0))
+    if training and image.shape[0] * image.shape[2] * image.shape[3] < 2:
+        raise ValueError(f"{layer}({C}): training needs more than one value per channel, "
+                         f"got input {shape}")
     if not training and running_mean is None:
-        raise ValueError(f"BatchNorm2d({C}): evaluation needs running_mean and running_var")
+        raise ValueError(f"{layer}({C}): evaluation needs running_mean and running_var")
     xp = backend.get_array_module()
     running_mean, running_var = _array_or_none(running_mean), _array_or_none(running_var)
     if weight is None:
         weight = xp.ones(C, dtype=input.dtype)                # (C,)
     if bias is None:
         bias = xp.zeros(C, dtype=input.dtype)                 # (C,)
-    return BatchNorm2d(running_mean, running_var, training, momentum, eps)(input, weight, bias)
+    y = BatchNorm2d(running_mean, running_var, training, momentum, eps)(image, weight, bias)
+    return y if image is input else y.reshape(shape)
 
 
 def _array_or_none(value):

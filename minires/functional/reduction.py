@@ -1,24 +1,35 @@
-"""Reductions over axes: sum, mean and max.
+"""Reductions over dimensions: sum, mean, max and min (amax, amin), argmax and argmin, all, any.
 
-A reduction's gradient has the reduced shape; backward first restores the
-reduced axes as size-1 axes so that it broadcasts against the input again.
+Each takes PyTorch's ``dim=`` / ``keepdim=`` or NumPy's ``axis=`` / ``keepdims=``;
+``dim`` may be an int or a tuple of ints. A reduction's gradient has the
+reduced shape; backward first restores the reduced axes as size-1 axes so that
+it broadcasts against the input again.
+
+max and min, as PyTorch: ``x.max()`` is a 0-d tensor and ``x.max(dim)`` is the
+pair ``(values, indices)``, as in the accuracy idiom
+
+    _, predicted = logits.max(1)                 # (N,) class indices
+    correct = (predicted == labels).sum().item()
+
+``x.max(axis=1)`` keeps NumPy's meaning, the values alone (PyTorch's ``amax``).
 """
+from collections import namedtuple
+
+import numpy
+
 from minires import backend
-from minires.autograd import Function
+from minires.autograd import Function, Tensor
 
 
-class Sum(Function):
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
-
-    def forward(self, x):
-        self.x_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
-
-    def backward(self, gy):
-        xp = backend.get_array_module()
-        gy = _restore_reduced_axes(gy, self.x_shape, self.axis, self.keepdims)
-        return xp.broadcast_to(gy, self.x_shape)
+def _axis(dim, keepdim, axis, keepdims):
+    """PyTorch's dim/keepdim or NumPy's axis/keepdims, as (axis, keepdims)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("give dim or axis, not both")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return (tuple(dim) if isinstance(dim, list) else dim), keepdim
 
 
 def _restore_reduced_axes(gy, x_shape, axis, keepdims):
@@ -32,13 +43,34 @@ def _restore_reduced_axes(gy, x_shape, axis, keepdims):
     return gy.reshape(shape)
 
 
-def sum(x, axis=None, keepdims=False):
-    return Sum(axis, keepdims)(x)
+class Sum(Function):
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        # integers and bools sum as int64, as PyTorch (NumPy sums unsigned ones as uint64)
+        dtype = numpy.int64 if x.dtype.kind in "biu" else None
+        return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=dtype)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        gy = _restore_reduced_axes(gy, self.x_shape, self.axis, self.keepdims)
+        return xp.broadcast_to(gy, self.x_shape)
 
 
-def mean(x, axis=None, keepdims=False):
-    total = Sum(axis, keepdims)(x)
-    count = x.numel() // total.numel()
+def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The sum over ``dim`` (all elements by default); integer tensors sum as int64."""
+    return Sum(*_axis(dim, keepdim, axis, keepdims))(input)
+
+
+def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The mean over ``dim``; of a floating tensor only, as PyTorch (``(y == t).float().mean()``)."""
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"mean() of a {input.dtype} tensor: PyTorch needs a floating dtype "
+                           "here too; convert first, e.g. x.float().mean()")
+    total = Sum(*_axis(dim, keepdim, axis, keepdims))(input)
+    count = input.numel() // total.numel()
     return total * (1.0 / count)
 
 
@@ -48,14 +80,20 @@ class Max(Function):
     The gradient goes to the elements equal to the maximum, shared evenly
     between them when several tie, so that it still sums to the upstream gradient.
     """
+    saves_inputs = True
+    saves_output = True         # the output is self.y, or a view of it
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
         self.x = x
-        self.y = x.max(axis=self.axis, keepdims=True)
+        self.y = self.reduce(x, self.axis)
         return self.y if self.keepdims else self.y.squeeze(axis=self.axis)
+
+    @staticmethod
+    def reduce(x, axis):
+        return x.max(axis=axis, keepdims=True)
 
     def backward(self, gy):
         gy = _restore_reduced_axes(gy, self.x.shape, self.axis, self.keepdims)
@@ -64,5 +102,94 @@ class Max(Function):
         return gy * winners / count
 
 
-def max(x, axis=None, keepdims=False):
-    return Max(axis, keepdims)(x)
+class Min(Max):
+    """Minimum over ``axis`` (PyTorch's ``amin``): Max with the minimum as the winner."""
+
+    @staticmethod
+    def reduce(x, axis):
+        return x.min(axis=axis, keepdims=True)
+
+
+def amax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The maximum values over ``dim`` (all elements by default); tied maxima share the gradient."""
+    return Max(*_axis(dim, keepdim, axis, keepdims))(input)
+
+
+def amin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The minimum values over ``dim`` (all elements by default); tied minima share the gradient."""
+    return Min(*_axis(dim, keepdim, axis, keepdims))(input)
+
+
+class Pick(Function):
+    """One element of each slice along ``axis``: the values of ``max(dim)`` and ``min(dim)``.
+
+    x: (..., K, ...); indices: (..., 1, ...) in [0, K); y: (..., 1, ...), or
+    (..., ...) without keepdims. Backward sends gy to the picked element (for a tie,
+    the one argmax chose, as PyTorch) and 0 to the others.
+    """
+
+    def __init__(self, indices, axis, keepdims):
+        self.indices, self.axis, self.keepdims = indices, axis, keepdims
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        self.K = x.shape[self.axis]
+        y = xp.take_along_axis(x, self.indices, axis=self.axis)       # (..., 1, ...)
+        return y if self.keepdims else y.squeeze(axis=self.axis)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        if not self.keepdims:
+            gy = xp.expand_dims(gy, self.axis)                          # (..., 1, ...)
+        shape = [1] * self.indices.ndim
+        shape[self.axis] = self.K
+        positions = xp.arange(self.K).reshape(shape)                    # (1, .., K, .., 1)
+        return (positions == self.indices) * gy                         # (..., K, ...)
+
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])    # torch.return_types.max
+
+
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """``x.max()``: the maximum (0-d). ``x.max(dim)``: ``(values, indices)`` along ``dim``.
+
+    ``axis=`` gives the values alone, as NumPy's ``max`` (and PyTorch's ``amax``).
+    """
+    if dim is None:
+        return amax(input, None, keepdim, axis=axis, keepdims=keepdims)
+    return _pick(argmax, input, *_axis(dim, keepdim, axis, keepdims))
+
+
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """``x.min()``: the minimum (0-d). ``x.min(dim)``: ``(values, indices)`` along ``dim``."""
+    if dim is None:
+        return amin(input, None, keepdim, axis=axis, keepdims=keepdims)
+    return _pick(argmin, input, *_axis(dim, keepdim, axis, keepdims))
+
+
+def _pick(arg, input, dim, keepdim):
+    """(values, indices) along ``dim`` where ``arg`` (argmax or argmin) points."""
+    indices = arg(input, dim, keepdim=True)                             # (..., 1, ...)
+    values = Pick(indices.data, dim, keepdim)(input)
+    return ValuesIndices(values, indices if keepdim else Tensor(indices.data.squeeze(axis=dim)))
+
+
+def argmax(input, dim=None, keepdim=False):
+    """Index of the maximum along ``dim`` (int64, no gradient); of the flattened tensor if None.
+    The first one where several tie, as PyTorch."""
+    return Tensor(input.data.argmax(axis=dim, keepdims=keepdim))
+
+
+def argmin(input, dim=None, keepdim=False):
+    """Index of the minimum along ``dim`` (int64, no gradient); of the flattened tensor if None."""
+    return Tensor(input.data.argmin(axis=dim, keepdims=keepdim))
+
+
+def all(input, dim=None, keepdim=False):
+    """Whether every element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+    return Tensor(input.data.all(axis=dim, keepdims=keepdim))
+
+
+def any(input, dim=None, keepdim=False):
+    """Whether some element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+    return Tensor(input.data.any(axis=dim, keepdims=keepdim))

@@ -1,14 +1,20 @@
-"""Functions that move values without changing them: reshape, transpose, indexing, flatten.
+"""Functions that move values without changing them: reshape (view, flatten, squeeze,
+unsqueeze), transpose and indexing.
 
 Their backward moves the gradient back the same way: reshape it to the input's
 shape, transpose it by the inverse permutation, or scatter it into zeros at the
-indexed places.
+indexed places. Their output is a view of the input's memory where NumPy can
+make one (then an in-place change of either shows in the other, as in PyTorch).
 """
+import math
+
 from minires import backend
 from minires.autograd import Function, Tensor
 
 
 class Reshape(Function):
+    output_may_view = True      # NumPy's reshape copies only where strides cannot express it
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -24,7 +30,49 @@ def reshape(x, shape):
     return Reshape(tuple(shape))(x)
 
 
+def view(x, shape):
+    """PyTorch's ``x.view(shape)``: a reshape that shares the input's memory, or an error.
+
+    Where the elements cannot be reached with strides over the input's memory
+    (flattening a transposed tensor, say), NumPy's reshape would quietly copy,
+    and an in-place change of the result would no longer reach the input;
+    PyTorch refuses such a view, and so does minires. ``reshape`` copies there.
+    """
+    y = reshape(x, shape)
+    if y.data.size and not backend.get_array_module().may_share_memory(y.data, x.data):
+        raise RuntimeError(f"view({tuple(shape)}) of a tensor of shape {tuple(x.shape)} whose "
+                           "memory is not laid out for it (a transposed tensor?); use reshape(), "
+                           "which copies")
+    return y
+
+
+def wrap_dim(dim, ndim):
+    """``dim`` in [0, ndim), from PyTorch's range [-ndim, ndim) ([-1, 0] for a 0-d tensor)."""
+    ndim = max(ndim, 1)
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"dimension out of range (expected to be in range of "
+                         f"[{-ndim}, {ndim - 1}], but got {dim})")
+    return dim % ndim
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dimensions: all of them, or ``dim`` (an int or a tuple) where its size is 1."""
+    if dim is None:
+        dims = range(x.ndim)
+    else:
+        dims = [wrap_dim(d, x.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+    return reshape(x, [n for d, n in enumerate(x.shape) if not (d in dims and n == 1)])
+
+
+def unsqueeze(x, dim):
+    """Insert a size-1 dimension at ``dim``, in [-ndim - 1, ndim]."""
+    dim = wrap_dim(dim, x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
 class Transpose(Function):
+    output_may_view = True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -51,6 +99,7 @@ def transpose(x, axes=None):
 
 class GetItem(Function):
     """``x[index]`` for basic and integer-array indexing."""
+    output_may_view = True      # basic indexing gives a view, an index array a copy
 
     def __init__(self, index):
         self.index = index
@@ -73,7 +122,12 @@ def getitem(x, index):
 
 
 def flatten(input, start_dim=1, end_dim=-1):
-    """Merge dimensions ``start_dim`` .. ``end_dim`` into one (PyTorch's ``torch.flatten``)."""
-    end_dim = end_dim % input.ndim
-    shape = input.shape[:start_dim] + (-1,) + input.shape[end_dim + 1:]
+    """Merge dimensions ``start_dim`` .. ``end_dim`` into one (``nn.Flatten``'s default:
+    all but the batch dimension; ``x.flatten()``, as ``torch.flatten``, starts at 0)."""
+    if input.ndim == 0:
+        return reshape(input, (1,))
+    start, end = wrap_dim(start_dim, input.ndim), wrap_dim(end_dim, input.ndim)
+    if start > end:
+        raise ValueError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = input.shape[:start] + (math.prod(input.shape[start:end + 1]),) + input.shape[end + 1:]
     return reshape(input, shape)

@@ -5,14 +5,16 @@ so on. They are attached to Tensor here rather than written in autograd.py, so
 that the engine knows nothing of the operations built on it: imports run one
 way only, autograd -> functional (DeZero's ``setup_variable`` does the same).
 """
+import numpy
+
 from minires.autograd import Tensor
-from minires.functional import arithmetic, linear, reduction, shaping
+from minires.functional import (activation, arithmetic, casting, comparison, linear, loss,
+                                reduction, shaping)
 
 
-def _reshape(self, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return shaping.reshape(self, shape)
+def _shape(shape):
+    """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` alike."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
 
 
 def _transpose(self, dim0, dim1):
@@ -20,13 +22,6 @@ def _transpose(self, dim0, dim1):
     axes = list(range(self.ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return shaping.transpose(self, axes)
-
-
-def _permute(self, *dims):
-    """Reorder all dimensions: ``x.permute(0, 2, 3, 1)`` (NumPy's ``transpose(axes)``)."""
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
-    return shaping.transpose(self, dims)
 
 
 Tensor.__add__ = arithmetic.add
@@ -38,16 +33,59 @@ Tensor.__rmul__ = lambda self, other: arithmetic.mul(other, self)
 Tensor.__truediv__ = arithmetic.div
 Tensor.__rtruediv__ = lambda self, other: arithmetic.div(other, self)
 Tensor.__neg__ = arithmetic.neg
-Tensor.__pow__ = arithmetic.pow
+Tensor.__pow__ = Tensor.pow = arithmetic.pow
+Tensor.__rpow__ = lambda self, other: arithmetic.pow(other, self)
+Tensor.__abs__ = Tensor.abs = arithmetic.abs
 Tensor.exp = arithmetic.exp
 Tensor.log = arithmetic.log
+Tensor.sqrt = arithmetic.sqrt
+Tensor.clamp = Tensor.clip = arithmetic.clamp
 Tensor.__matmul__ = linear.matmul
 Tensor.__rmatmul__ = lambda self, other: linear.matmul(other, self)
+
+# comparisons give bool tensors; a Tensor stays hashable by identity, as in PyTorch
+Tensor.__eq__ = Tensor.eq = comparison.eq
+Tensor.__ne__ = Tensor.ne = comparison.ne
+Tensor.__lt__ = Tensor.lt = comparison.lt
+Tensor.__le__ = Tensor.le = comparison.le
+Tensor.__gt__ = Tensor.gt = comparison.gt
+Tensor.__ge__ = Tensor.ge = comparison.ge
+Tensor.__invert__ = comparison.bitwise_not
+Tensor.__and__ = comparison.bitwise_and
+Tensor.__rand__ = lambda self, other: comparison.bitwise_and(self, other)
+Tensor.__or__ = comparison.bitwise_or
+Tensor.__ror__ = lambda self, other: comparison.bitwise_or(self, other)
+
 Tensor.__getitem__ = shaping.getitem
-Tensor.reshape = _reshape
+Tensor.reshape = lambda self, *shape: shaping.reshape(self, _shape(shape))
+Tensor.view = lambda self, *shape: shaping.view(self, _shape(shape))
+Tensor.flatten = lambda self, start_dim=0, end_dim=-1: shaping.flatten(self, start_dim, end_dim)
+Tensor.squeeze = shaping.squeeze
+Tensor.unsqueeze = shaping.unsqueeze
 Tensor.transpose = _transpose
-Tensor.permute = _permute
+Tensor.permute = lambda self, *dims: shaping.transpose(self, _shape(dims))
 Tensor.T = property(lambda self: shaping.transpose(self, None))
+
 Tensor.sum = reduction.sum
 Tensor.mean = reduction.mean
 Tensor.max = reduction.max
+Tensor.min = reduction.min
+Tensor.amax = reduction.amax
+Tensor.amin = reduction.amin
+Tensor.argmax = reduction.argmax
+Tensor.argmin = reduction.argmin
+Tensor.all = reduction.all
+Tensor.any = reduction.any
+
+Tensor.to = casting.to
+Tensor.float = lambda self: casting.to(self, numpy.float32)
+Tensor.double = lambda self: casting.to(self, numpy.float64)
+Tensor.long = lambda self: casting.to(self, numpy.int64)
+Tensor.int = lambda self: casting.to(self, numpy.int32)
+Tensor.bool = lambda self: casting.to(self, numpy.bool_)
+
+Tensor.relu = activation.relu
+Tensor.sigmoid = activation.sigmoid
+Tensor.tanh = activation.tanh
+Tensor.softmax = activation.softmax
+Tensor.log_softmax = loss.log_softmax

@@ -16,25 +16,30 @@ copying it costs.
 A kernel of KH x KW reads, at kernel offset (i, j), one strided window of the
 padded input per output pixel; convolution and both poolings are loops or views
 over these windows, and their backward sends gradients back through the same
-windows (``scatter_windows``).
+windows (``scatter_windows``). A dilated kernel reads offset (i, j) at
+(DH*i, DW*j), so it spans DH*(KH - 1) + 1 rows.
 
 N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
-OH/OW output size.
+DH/DW dilation, EH/EW extra padding at the bottom/right only, OH/OW output size.
 """
 from minires import backend
 
 
-def pad_channels_last(x, PH, PW, fill=0.0):
-    """(N, C, H, W) -> (N, H + 2PH, W + 2PW, C): a channels-last copy framed by ``fill``.
+def pad_channels_last(x, PH, PW, fill=0.0, extra=(0, 0)):
+    """(N, C, H, W) -> (N, H + 2PH + EH, W + 2PW + EW, C): a channels-last copy framed by ``fill``.
 
+    ``extra`` = (EH, EW) rows and columns go at the bottom and right only: the
+    odd one of padding='same', or room for ceil_mode's last pooling window.
     With no padding it is a view, not a copy.
     """
     x_nhwc = x.transpose(0, 2, 3, 1)                            # (N, H, W, C)
-    if PH == 0 and PW == 0:
+    EH, EW = extra
+    if PH == PW == EH == EW == 0:
         return x_nhwc
     N, H, W, C = x_nhwc.shape
     xp = backend.get_array_module()
-    x_pad = xp.full((N, H + 2 * PH, W + 2 * PW, C), fill, dtype=x.dtype)  # (N, H+2PH, W+2PW, C)
+    HP, WP = H + 2 * PH + EH, W + 2 * PW + EW
+    x_pad = xp.full((N, HP, WP, C), fill, dtype=x.dtype)        # (N, H+2PH+EH, W+2PW+EW, C)
     x_pad[:, PH:PH + H, PW:PW + W, :] = x_nhwc
     return x_pad
 
@@ -49,22 +54,25 @@ def window(i, j, SH, SW, OH, OW):
     return (slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW), slice(None))
 
 
-def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, dtype):
+def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, dtype,
+                    dilation=(1, 1), extra=(0, 0)):
     """The backward of reading windows: send each window's gradient back to its pixels.
 
     ``window_gradient(i, j)`` is the (N, OH, OW, C) gradient of the pixels that
-    kernel offset (i, j) read, one per output pixel (see ``window``). Where windows
-    overlap, a pixel collects the sum. A loop over the KH*KW offsets, each a
-    strided slice ``+=``: no ``add.at``, which is slow. Used by col2im and both poolings.
+    kernel offset (i, j) read, one per output pixel (see ``window``), at
+    (DH*i, DW*j) for a dilated kernel. Where windows overlap, a pixel collects the
+    sum. A loop over the KH*KW offsets, each a strided slice ``+=``: no ``add.at``,
+    which is slow. Used by col2im and both poolings.
 
     Returns:
         gx: (N, C, H, W), a channels-last view.
     """
     N, C, H, W = x_shape
-    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    (KH, KW), (SH, SW), (PH, PW), (DH, DW), (EH, EW) = kernel, stride, padding, dilation, extra
     xp = backend.get_array_module()
-    gx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=dtype)    # (N, H+2PH, W+2PW, C)
+    HP, WP = H + 2 * PH + EH, W + 2 * PW + EW
+    gx_pad = xp.zeros((N, HP, WP, C), dtype=dtype)              # (N, H+2PH+EH, W+2PW+EW, C)
     for i in range(KH):
         for j in range(KW):
-            gx_pad[window(i, j, SH, SW, OH, OW)] += window_gradient(i, j)   # (N, OH, OW, C)
+            gx_pad[window(DH * i, DW * j, SH, SW, OH, OW)] += window_gradient(i, j)  # (N, OH, OW, C)
     return gx_pad[:, PH:PH + H, PW:PW + W, :].transpose(0, 3, 1, 2)        # (N, C, H, W)

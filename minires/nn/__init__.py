@@ -1,9 +1,10 @@
 """Layers and containers with ``torch.nn``'s names."""
 from minires.nn import init, parallel
-from minires.nn.layers import (AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear,
-                               MaxPool2d, ReLU, Sequential)
+from minires.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
+                               CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential)
 from minires.nn.module import Module, Parameter
 from minires.nn.sync_batchnorm import SyncBatchNorm
 
-__all__ = ["AvgPool2d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Flatten", "Linear", "MaxPool2d", "Module",
-           "Parameter", "ReLU", "Sequential", "SyncBatchNorm", "init", "parallel"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+           "CrossEntropyLoss", "Flatten", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU",
+           "Sequential", "SyncBatchNorm", "init", "parallel"]

@@ -8,7 +8,7 @@ import numpy
 
 from minires import backend
 from minires import functional as F
-from minires.arguments import pair
+from minires.arguments import conv_padding, pair
 from minires.nn import init
 from minires.nn.module import Module, Parameter
 
@@ -18,29 +18,52 @@ def _empty_parameter(*shape):
 
 
 class Conv2d(Module):
-    """(N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H + 2P - K) // S + 1."""
+    """(N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H + 2P - D(K - 1) - 1) // S + 1.
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    PyTorch's arguments in PyTorch's order. ``padding`` may be "same" or "valid";
+    ``groups`` gives each of G groups of in_channels/G channels its own
+    out_channels/G filters (weight (out_channels, in_channels/G, KH, KW); G =
+    in_channels is depthwise). Only ``padding_mode="zeros"`` is supported.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros"):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = pair(kernel_size), pair(stride), pair(padding)
+
+        def name():
+            return f"Conv2d({in_channels}, {out_channels}, kernel_size={kernel_size})"
+        if padding_mode != "zeros":
+            raise ValueError(f"{name()}: padding_mode={padding_mode!r} is not supported; "
+                             f"minires pads with zeros only (padding_mode='zeros')")
+        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name()}: groups must be a positive int dividing in_channels and "
+                             f"out_channels, got groups={groups!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.dilation = pair(kernel_size), pair(stride), pair(dilation)
+        self.padding = padding if isinstance(padding, str) else pair(padding)
+        self.padding_mode = padding_mode
+        # refuse 'same' with a stride, or an unknown padding, now rather than at the first call
+        conv_padding(name, self.padding, self.kernel_size, self.stride, self.dilation)
         KH, KW = self.kernel_size
-        # (OC, C, KH, KW) as PyTorch, stored channels-last, (OC, KH, KW, C) in memory:
-        # the convolution multiplies by it as an (OC, KH*KW*C) matrix, which is then
+        # (OC, C/G, KH, KW) as PyTorch, stored channels-last, (OC, KH, KW, C/G) in memory:
+        # the convolution multiplies by it as an (OC, KH*KW*C/G) matrix, which is then
         # a view rather than a copy (the copy took 0.2 ms per 256-channel 3x3 layer,
         # 2.5 ms per forward over the model's 13 3x3 layers)
-        channels_last = numpy.zeros((out_channels, KH, KW, in_channels), dtype=numpy.float32)
+        channels_last = numpy.zeros((out_channels, KH, KW, in_channels // groups), dtype=numpy.float32)
         # moved to the device while contiguous: CuPy would copy a strided view into C order
         self.weight = Parameter(backend.to_device(channels_last).transpose(0, 3, 1, 2))
         self.bias = _empty_parameter(out_channels) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def __repr__(self):
+        options = _options(padding=(self.padding, (0, 0)), dilation=(self.dilation, (1, 1)),
+                           groups=(self.groups, 1), bias=(self.bias is not None, True))
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding})")
+                f"stride={self.stride}{options})")     # as PyTorch's
 
 
 class Linear(Module):
@@ -60,27 +83,62 @@ class Linear(Module):
         return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
 
 
-class BatchNorm2d(Module):
-    """Normalises each channel of (N, C, H, W); see ``minires.functional.norm``."""
+class _BatchNorm(Module):
+    """Normalises each channel over the batch; see ``minires.functional.norm``.
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    affine=False: no weight and bias (gamma 1, beta 0). track_running_stats=False:
+    no running statistics and no count; batch statistics in evaluation too, as in
+    PyTorch. momentum=None: the running statistics average all batches so far
+    equally (momentum 1/n at the n-th batch) instead of exponentially.
+    """
+    dimensions, expected = None, None   # the input's ndim and shape, set by the subclass
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.weight = Parameter(numpy.ones(num_features, dtype=numpy.float32))
-        self.bias = Parameter(numpy.zeros(num_features, dtype=numpy.float32))
-        self.register_buffer("running_mean", numpy.zeros(num_features, dtype=numpy.float32))
-        self.register_buffer("running_var", numpy.ones(num_features, dtype=numpy.float32))
-        self.register_buffer("num_batches_tracked", numpy.zeros((), dtype=numpy.int64))
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(numpy.ones(num_features, dtype=numpy.float32))
+            self.bias = Parameter(numpy.zeros(num_features, dtype=numpy.float32))
+        else:
+            self.weight = self.bias = None
+        if track_running_stats:
+            self.register_buffer("running_mean", numpy.zeros(num_features, dtype=numpy.float32))
+            self.register_buffer("running_var", numpy.ones(num_features, dtype=numpy.float32))
+            self.register_buffer("num_batches_tracked", numpy.zeros((), dtype=numpy.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x):
+        if x.ndim not in self.dimensions:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected input "
+                             f"{self.expected.format(C=self.num_features)}, got {tuple(x.shape)}")
+        update = self.training and self.track_running_stats
+        momentum = self.momentum
+        if update and momentum is None:
+            # a 0-d array: the count stays on the device, with no read back to the host
+            momentum = 1.0 / (self.num_batches_tracked.data + 1)
         y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                         self.training, self.momentum, self.eps)
-        if self.training:
+                         self.training or not self.track_running_stats, momentum, self.eps)
+        if update:
             self.num_batches_tracked.data += 1
         return y
 
     def __repr__(self):
-        return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
+        options = _options(affine=(self.affine, True),
+                           track_running_stats=(self.track_running_stats, True))
+        return (f"{type(self).__name__}({self.num_features}, eps={self.eps}, "
+                f"momentum={self.momentum}{options})")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Normalises each channel of (N, C, H, W) over N, H and W."""
+    dimensions, expected = (4,), "(N, {C}, H, W)"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Normalises each feature of (N, C) over N, or each channel of (N, C, L) over N and L."""
+    dimensions, expected = (2, 3), "(N, {C}) or (N, {C}, L)"
 
 
 class ReLU(Module):
@@ -95,30 +153,68 @@ class ReLU(Module):
         return f"ReLU(inplace={self.inplace})" if self.inplace else "ReLU()"
 
 
-class _Pool2d(Module):
-    """A pooling layer: its function of ``minires.functional`` with fixed window settings."""
-    pool = None     # F.max_pool2d or F.avg_pool2d, set by the subclass
+class MaxPool2d(Module):
+    """Maximum over each window: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    PyTorch's arguments in PyTorch's order; ``return_indices`` is not supported.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices=True is not supported in minires")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
 
     def forward(self, x):
-        return type(self).pool(x, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)
 
     def __repr__(self):
-        return (f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding})")
+        return (f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}"
+                f"{_options(dilation=(self.dilation, 1), ceil_mode=(self.ceil_mode, False))})")
 
 
-class MaxPool2d(_Pool2d):
-    """Maximum over each window: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel."""
-    pool = staticmethod(F.max_pool2d)
+class AvgPool2d(Module):
+    """Mean over each window: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
+
+    count_include_pad=True divides by the window's pixels in the input and its
+    padding, False by those in the input only.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def __repr__(self):
+        options = _options(ceil_mode=(self.ceil_mode, False),
+                           count_include_pad=(self.count_include_pad, True))
+        return (f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}{options})")
 
 
-class AvgPool2d(_Pool2d):
-    """Mean over each window (padding counts as zeros): (N, C, H, W) -> (N, C, OH, OW)."""
-    pool = staticmethod(F.avg_pool2d)
+class AdaptiveAvgPool2d(Module):
+    """Mean over windows chosen to give a fixed output: (N, C, H, W) -> (N, C, OH, OW).
+
+    ``AdaptiveAvgPool2d(1)`` is the mean over H and W, whatever the input size.
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def __repr__(self):
+        return f"AdaptiveAvgPool2d(output_size={self.output_size})"
 
 
 class Flatten(Module):
@@ -161,14 +257,31 @@ class Sequential(Module):
 
 
 class CrossEntropyLoss(Module):
-    """``F.cross_entropy`` as a module, as the course's ``criterion = nn.CrossEntropyLoss()``."""
+    """``F.cross_entropy`` as a module, as the course's ``criterion = nn.CrossEntropyLoss()``.
 
-    def __init__(self, reduction="mean"):
+    ``weight`` is the first argument, as in PyTorch (a buffer, as there); the
+    others are keyword-only, so that none of PyTorch's positional calls means
+    something else here.
+    """
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__()
-        self.reduction = reduction
+        if weight is not None:
+            self.register_buffer("weight", weight)
+        else:
+            self.weight = None
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, self.reduction)
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
     def __repr__(self):
         return f"CrossEntropyLoss(reduction={self.reduction!r})"
+
+
+def _options(**settings):
+    """', name=value' for each setting (value, default) away from its default, for a repr."""
+    return "".join(f", {name}={value}" for name, (value, default) in settings.items()
+                   if value != default)

@@ -51,7 +51,8 @@ class SyncBatchNormFunction(Function):
         xp = backend.get_array_module()
         N, C, H, W = x.shape
         x_rows = to_rows(x)                                              # (M, C)
-        shift = self.running_mean                                        # (C,) K, equal on every rank
+        # K: the running mean, equal on every rank (zero without running statistics)
+        shift = self.running_mean if self.running_mean is not None else xp.zeros(C, dtype=x.dtype)
         y_rows = x_rows - shift                                          # (M, C) x - K, becomes y
         sums = xp.empty(2 * C + 1, dtype=x.dtype)                        # (2C + 1,) S1, S2, M
         sums[:C] = column_sums(y_rows)                                   # (C,) S1
@@ -73,6 +74,8 @@ class SyncBatchNormFunction(Function):
         return from_rows(y_rows, N, H, W)                                # (N, C, H, W)
 
     def _update_running_stats(self, mean, var, M_all):
+        if self.running_mean is None:
+            return
         m = self.momentum
         self.running_mean *= 1 - m
         self.running_mean += m * mean
@@ -101,23 +104,31 @@ class SyncBatchNormFunction(Function):
 
 
 class SyncBatchNorm(BatchNorm2d):
-    """BatchNorm2d whose training statistics cover the global batch (all ranks); PyTorch's name.
+    """BatchNorm2d whose batch statistics cover the global batch (every rank); PyTorch's name.
 
-    Outside training, or in a world of one process, it is BatchNorm2d exactly. Its
-    state-dict keys are BatchNorm2d's, so checkpoints move between the two.
+    With the same options as BatchNorm2d. Wherever BatchNorm2d would use running
+    statistics, or in a world of one process, it is BatchNorm2d exactly. Its state-dict
+    keys are BatchNorm2d's, so checkpoints move between the two.
     """
 
     def forward(self, x):
-        if not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
+        batch_statistics = self.training or not self.track_running_stats
+        if not batch_statistics or not dist.is_initialized() or dist.get_world_size() == 1:
             return super().forward(x)
         check_image_input(lambda: repr(self), x, self.num_features, (1, 1), (0, 0))
-        y = SyncBatchNormFunction(self.running_mean.data, self.running_var.data, self.momentum,
-                                  self.eps)(x, self.weight, self.bias)
-        self.num_batches_tracked.data += 1
+        xp = backend.get_array_module()
+        C = self.num_features
+        update = self.training and self.track_running_stats
+        momentum = self.momentum
+        if update and momentum is None:         # the average of all batches: 1/n at the n-th
+            momentum = 1.0 / (self.num_batches_tracked.data + 1)
+        running = (self.running_mean.data, self.running_var.data) if update else (None, None)
+        gamma = self.weight if self.affine else xp.ones(C, dtype=x.dtype)     # (C,)
+        beta = self.bias if self.affine else xp.zeros(C, dtype=x.dtype)       # (C,)
+        y = SyncBatchNormFunction(*running, momentum, self.eps)(x, gamma, beta)
+        if update:
+            self.num_batches_tracked.data += 1
         return y
-
-    def __repr__(self):
-        return f"SyncBatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum})"
 
     @classmethod
     def convert_sync_batchnorm(cls, module):
@@ -127,8 +138,10 @@ class SyncBatchNorm(BatchNorm2d):
         changed in place. Convert before creating the optimizer (PyTorch's advice too).
         """
         if isinstance(module, BatchNorm2d) and not isinstance(module, SyncBatchNorm):
-            sync = cls(module.num_features, eps=module.eps, momentum=module.momentum)
-            sync.weight, sync.bias = module.weight, module.bias
+            sync = cls(module.num_features, eps=module.eps, momentum=module.momentum,
+                       affine=module.affine, track_running_stats=module.track_running_stats)
+            if module.affine:
+                sync.weight, sync.bias = module.weight, module.bias
             for name, buffer in module._buffers.items():
                 setattr(sync, name, buffer)
             sync.train(module.training)
@@ -136,4 +149,3 @@ class SyncBatchNorm(BatchNorm2d):
         for name, child in list(module._modules.items()):
             setattr(module, name, cls.convert_sync_batchnorm(child))
         return module
-

@@ -1,6 +1,6 @@
 """Three Adam steps of a small conv net in float64, in N processes or one; run by test_distributed.py.
 
-    mpiexec -n 2 python tests/mpi_programs/equivalence.py OUT.npz [--sync-bn] [--overlap]
+    mpiexec -n 2 python tests/mpi_programs/equivalence.py OUT.npz [--sync-bn] [--overlap] [--options]
 
 Every rank trains on its rows of the same global batches of 8 (``DistributedSampler``'s rows)
 and writes ``OUT.rank{r}.npz``: the global loss of each step, the averaged gradients after each
@@ -10,7 +10,8 @@ model and the batches, and computes its single-process references in its own pro
 Step 2 sets the gradients to None (``Module.zero_grad``), so its backward makes fresh gradient
 arrays and DDP packs them into buckets; steps 1 and 3 zero them through the optimizer, so they are
 views of its flat buffer and DDP reduces slices of that buffer in place. Buckets are tiny
-(``bucket_cap_mb``) so the model spans several.
+(``bucket_cap_mb``) so the model spans several. ``--options``: the first batch norm averages
+all batches (``momentum=None``), the second has no weight and bias and no running statistics.
 """
 import sys
 
@@ -25,14 +26,16 @@ from minires.data import DistributedSampler
 GLOBAL_BATCH, STEPS, LR = 8, 3, 1e-2
 
 
-def make_model(sync_bn=False):
+def make_model(sync_bn=False, options=False):
     """Conv (no bias: batch norm removes any constant) -> BN -> ReLU, twice, then a linear layer."""
     minires.manual_seed(3)
+    first, second = ({"momentum": None}, {"affine": False, "track_running_stats": False}) \
+        if options else ({}, {})
     model = nn.Sequential(
         nn.Conv2d(in_channels=3, out_channels=4, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(4), nn.ReLU(),
+        nn.BatchNorm2d(4, **first), nn.ReLU(),
         nn.Conv2d(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(6), nn.ReLU(),
+        nn.BatchNorm2d(6, **second), nn.ReLU(),
         nn.Flatten(), nn.Linear(in_features=6 * 4 * 4, out_features=5)).double()
     return nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync_bn else model
 
@@ -51,10 +54,10 @@ def zero_grad(step, model, optimizer):
         optimizer.zero_grad()       # zeros in the optimizer's flat buffer, reduced in place
 
 
-def main(out, sync_bn, overlap):
+def main(out, sync_bn, overlap, options):
     dist.init_process_group("mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
-    model = nn.parallel.DistributedDataParallel(make_model(sync_bn), bucket_cap_mb=0.0005,
+    model = nn.parallel.DistributedDataParallel(make_model(sync_bn, options), bucket_cap_mb=0.0005,
                                                 overlap=overlap)
     optimizer = optim.Adam(model.parameters(), lr=LR)
     rows = DistributedSampler().rows()
@@ -78,4 +81,4 @@ def main(out, sync_bn, overlap):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], "--sync-bn" in sys.argv, "--overlap" in sys.argv)
+    main(sys.argv[1], "--sync-bn" in sys.argv, "--overlap" in sys.argv, "--options" in sys.argv)

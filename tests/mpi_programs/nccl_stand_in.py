@@ -17,14 +17,13 @@ import sys
 import numpy
 from mpi4py import MPI
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import strict_device  # noqa: E402  (tests/strict_device.py)
-from equivalence import GLOBAL_BATCH, LR, batches, make_model, zero_grad  # noqa: E402
+from equivalence import GLOBAL_BATCH, LR, batches, make_model, zero_grad
 
-import minires  # noqa: E402
-import minires.functional as F  # noqa: E402
-from minires import backend, distributed as dist, nn, optim  # noqa: E402
-from minires.data import DistributedSampler  # noqa: E402
+import minires
+import minires.functional as F
+from minires import backend, distributed as dist, nn, optim
+from minires.data import DistributedSampler
+from minires.testing import strict_device
 
 
 class StandInNccl:

@@ -3,7 +3,7 @@
 Tests (and ``benchmarks/count_ops.py``) install this module as the array module of the
 "cupy" backend, so minires runs its device code paths on a machine without a GPU:
 
-    import strict_device
+    from minires.testing import strict_device
     with strict_device.installed():                 # backend._use("cupy", strict_device)
         with strict_device.counting() as counts:
             ...                                     # a training step
@@ -47,8 +47,13 @@ try:
 except ImportError:     # the stand-in works without CuPy; it then offers every NumPy name
     _cupy = None
 
-_MINIRES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "minires") + os.sep
+_MINIRES_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_TESTING_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep     # this stand-in's own frames
+
+
+def _in_minires(filename):
+    """Whether code in ``filename`` is minires's own (the library, not minires.testing)."""
+    return filename.startswith(_MINIRES_DIR) and not filename.startswith(_TESTING_DIR)
 
 
 # --- counting ----------------------------------------------------------------------------
@@ -142,7 +147,7 @@ def _note(kind, name, keywords):
 
 def _minires_frame():
     frame = sys._getframe(1)
-    while frame is not None and not frame.f_code.co_filename.startswith(_MINIRES_DIR):
+    while frame is not None and not _in_minires(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
 
@@ -164,7 +169,7 @@ def _site():
     frame = sys._getframe(2)
     while frame is not None:
         code = frame.f_code
-        if code.co_filename.startswith(_MINIRES_DIR):
+        if _in_minires(code.co_filename):
             file = _relative(code.co_filename)[len("minires/"):]
             name = getattr(code, "co_qualname", code.co_name)
             if innermost is None:

@@ -10,7 +10,8 @@ it, not minires's code:
 - output = layer(x) + shortcut(x), with no ReLU after the addition;
 - Conv2d and Linear weights start Xavier-uniform; biases and BatchNorm keep PyTorch's defaults.
 
-Only the tests import this module (minires never imports torch).
+Only the tests and benchmarks import this module: ``import minires`` imports neither it nor
+torch.
 """
 import torch
 from torch import nn

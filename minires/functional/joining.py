@@ -1,0 +1,70 @@
+"""Joining tensors: ``cat`` along an existing dimension, ``stack`` along a new one.
+
+Backward hands each input its own part of the gradient: the slice of gy its
+values went to. Inputs of different dtypes are first cast to PyTorch's common
+dtype (``casting.promote``).
+"""
+import itertools
+
+from minires import backend
+from minires.autograd import Function, Tensor
+from minires.functional.casting import promote
+from minires.functional.shaping import wrap_dim
+
+
+class Cat(Function):
+    """x_1: (..., K_1, ...), ..., x_n: (..., K_n, ...) -> y: (..., K_1 + ... + K_n, ...)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = backend.get_array_module()
+        ends = itertools.accumulate(x.shape[self.axis] for x in xs)
+        self.parts = [slice(end - x.shape[self.axis], end) for x, end in zip(xs, ends)]   # x_i in y
+        return xp.concatenate(xs, axis=self.axis)                # (..., K_1 + ... + K_n, ...)
+
+    def backward(self, gy):
+        before = (slice(None),) * self.axis                     # the dimensions before axis
+        return tuple(gy[before + (part,)] for part in self.parts)   # (..., K_i, ...) each
+
+
+class Stack(Function):
+    """n inputs of one shape (...) -> y: (n, ...) with the new dimension at ``axis``."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return backend.get_array_module().stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        return tuple(xp.moveaxis(gy, self.axis, 0))             # input i gets slice i: (...)
+
+
+def _tensors(name, tensors):
+    if isinstance(tensors, Tensor) or not len(tensors):
+        raise TypeError(f"{name}(): expected a non-empty list or tuple of tensors")
+    return promote(*tensors)
+
+
+def cat(tensors, dim=0):
+    """PyTorch's ``torch.cat``: join tensors along ``dim``; all other dimensions must agree."""
+    tensors = _tensors("cat", tensors)
+    if tensors[0].ndim == 0:
+        raise ValueError("cat(): 0-d tensors have no dimension to join along; use stack()")
+    axis = wrap_dim(dim, tensors[0].ndim)
+    if len({t.shape[:axis] + t.shape[axis + 1:] for t in tensors}) > 1:
+        raise ValueError(f"cat(): tensors must have the same shape except in dimension {dim}, "
+                         f"got {[tuple(t.shape) for t in tensors]}")
+    return Cat(axis)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """PyTorch's ``torch.stack``: join tensors of one shape along a new dimension ``dim``."""
+    tensors = _tensors("stack", tensors)
+    shapes = [tuple(t.shape) for t in tensors]
+    if len(set(shapes)) > 1:
+        raise ValueError(f"stack(): tensors must all have the same shape, got {shapes}")
+    return Stack(wrap_dim(dim, tensors[0].ndim + 1))(*tensors)
