@@ -34,20 +34,25 @@ How, step by step:
    bucket is one contiguous slice of it and is reduced in place. If the gradients are
    not laid out so (no optimizer yet, or gradients set to None and made afresh by
    backward), the bucket packs them into one array and unpacks the result: correct,
-   but two more passes over the gradients (measured on ResNet50_layer4, 59 MB: see
-   ``benchmarks/distributed_speed.py``).
+   but more passes over memory (measured for ResNet50_layer4's 59 MB of gradients
+   in one process: 21 ms per step to pack, unpack and let the optimizer copy them
+   back into its buffer, against 2.6 ms for the division in place).
 6. When the last gradient has arrived, DDP waits for the reductions and divides by
    the number of ranks: a sum of means becomes the mean.
 
 Overlap. With ``overlap=True`` a bucket is sent as soon as it is ready (a
 non-blocking all-reduce) while backward computes the rest; with ``overlap=False``
 all buckets are reduced after the last gradient. On the project's 2-core machine
-(2 ranks, one core each, MPI over shared memory) the reduction is itself CPU work
-(copies and additions) that competes with backward for the same core, and MPICH
-moves a non-blocking transfer on only inside MPI calls, so overlapping gains
-nothing there (measured in ``benchmarks/distributed_speed.py``; ``OVERLAP`` is the
-faster). Across machines or over NCCL, where the wire, not the core, is the
-bottleneck, pass ``overlap=True``.
+(2 ranks, one core each, MPI over shared memory) the reduction is itself work for
+the same cores (copies and additions: 20 to 50 ms for the 59 MB), and MPICH moves
+a non-blocking transfer on only inside MPI calls, so there is nothing for it to
+hide behind. Measured (``benchmarks/distributed_speed.py``, four sittings, batches
+100 and 256, SyncBatchNorm): overlap won 4 of 8 comparisons, by -7 % to +31 %, on
+a machine other jobs were loading; no difference the noise lets one see, so the
+simpler order is the default. Over NCCL the buckets are queued on the compute
+stream, where they run in order with backward's kernels either way; hiding them
+needs a second CUDA stream (not done: it needs a GPU to measure). Across machines
+over MPI, where the wire rather than the core is the bottleneck, try ``overlap=True``.
 
 Gradients that are None. A parameter that the forward did not use on a rank has
 no gradient there; that rank contributes zeros, and after the reduction every rank
@@ -67,7 +72,7 @@ from minires import distributed as dist
 from minires.nn.module import Module
 
 FIRST_BUCKET_MB = 1.0
-OVERLAP = False         # measured: see the module's docstring
+OVERLAP = False         # no measurable gain on the project's machine: see the module's docstring
 
 
 class DistributedDataParallel(Module):

@@ -11,10 +11,12 @@ computes (``functional/norm.py``), up to the order of float additions.
 Forward: one all-reduce of per-channel sums, (2C + 1) numbers:
     S1 = sum(x - K),  S2 = sum((x - K)^2),  M_all
     mean = K + S1 / M_all,  var = S2 / M_all - (S1 / M_all)^2    (biased)
-K is the running mean, the same on every rank. Shifting by it before squaring
-keeps S2 / M_all and (S1 / M_all)^2 small, so their difference does not cancel
-the digits of the variance away when |mean| >> std (the textbook E[x^2] - E[x]^2
-would). Then y = gamma * (x - mean) / sqrt(var + eps) + beta, as BatchNorm2d.
+K is the running mean, the same on every rank (zero for a layer that keeps no
+running statistics). Once it has caught up with the data, shifting by it before
+squaring keeps S2 / M_all and (S1 / M_all)^2 small, so their difference does not
+cancel the digits of the variance away when |mean| >> std (the textbook
+E[x^2] - E[x]^2 would). Then y = gamma * (x - mean) / sqrt(var + eps) + beta, as
+BatchNorm2d.
 
 Backward: one all-reduce of 2C sums over the ranks,
     sum(gy)  and  sum(gy * x_hat),
