@@ -11,6 +11,7 @@ on channels-last images (``windows``, ``rows``).
 from minires.functional import tensor_methods  # noqa: F401  (gives Tensor its operators)
 from minires.functional.activation import relu
 from minires.functional.conv import conv2d
+from minires.functional.dropout import dropout
 from minires.functional.linear import linear
 from minires.functional.loss import cross_entropy, log_softmax
 from minires.functional.norm import batch_norm
