@@ -45,7 +45,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if inplace and input.requires_grad and input.creator is None:
         raise RuntimeError("dropout(inplace=True) on a leaf tensor that requires grad would "
                            "overwrite the values its gradient is for; use inplace=False")
-    keep = _generator().random(input.shape, dtype="float32") >= p      # True with probability 1 - p
+    xp = backend.get_array_module()
+    keep = _generator().random(input.shape, dtype=xp.float32) >= p     # True with probability 1 - p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
     return Dropout(keep.astype(input.dtype) * scale, inplace)(input)
 
@@ -61,7 +62,7 @@ _masks = _MaskGenerator()
 def _generator():
     """The active backend's generator of masks, made anew after ``manual_seed`` or a backend switch."""
     source = (seeding.init_generator(), backend.get_array_module())
-    if _masks.seeded_from is None or any(a is not b for a, b in zip(source, _masks.seeded_from)):
+    if source != _masks.seeded_from:
         seed = int(source[0].integers(2 ** 63))
         _masks.generator, _masks.seeded_from = source[1].random.default_rng(seed), source
     return _masks.generator

@@ -86,6 +86,7 @@ class Optimizer:
         self.flat.zero_grad(set_to_none)
 
     def step(self):
+        """Update every parameter that has a gradient, one call per run (see above)."""
         has_grad = self.flat.bind()
         self.step_count += 1
         self.steps[has_grad] += 1
@@ -123,13 +124,15 @@ class Optimizer:
                 "param_groups": groups, **self._state_arrays()}
 
     def load_state_dict(self, state):
+        """Restore what ``state_dict()`` gave, or what the first checkpoints held (``lr``,
+        ``step_count`` and the state arrays: every parameter then had every step)."""
         groups = state.get("param_groups", [{"lr": float(state["lr"])}] * len(self.param_groups))
         if len(groups) != len(self.param_groups):
             raise ValueError(f"the state has {len(groups)} parameter groups, "
                              f"the optimizer {len(self.param_groups)}")
-        arrays = {"steps": self.steps, **self._state_arrays()}
-        saved = {"steps": state.get("steps", numpy.full(len(self.params), int(state["step_count"]))),
-                 **{name: state[name] for name in self._state_arrays()}}
+        arrays = {**self._state_arrays(), "steps": self.steps}
+        saved = {**{name: state[name] for name in self._state_arrays()},
+                 "steps": state.get("steps", numpy.full(len(self.params), int(state["step_count"])))}
         for name, array in arrays.items():
             if tuple(saved[name].shape) != tuple(array.shape):
                 raise ValueError(f"optimizer state {name!r}: expected shape {tuple(array.shape)}, "

@@ -17,8 +17,8 @@ The contract, stated once:
 - Code that *replaces* ``.data`` or ``.grad`` (``zero_grad()`` sets grads to
   None, backward then gives each used parameter a fresh gradient array,
   ``Module.to`` casts) breaks the link; ``bind()`` mends it, copying the new
-  values in. The optimizer calls it before every step and ``zero_grad``; it
-  costs two identity tests per parameter when nothing was replaced.
+  values in. The optimizer calls it before every step; it costs two identity
+  tests per parameter when nothing was replaced.
 - So code that *accumulates* into ``.grad`` must do it in place (``grad += g``),
   as ``autograd`` does, and ``load_state_dict`` copies into ``.data`` in place.
 """
