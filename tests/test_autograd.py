@@ -127,7 +127,7 @@ def test_module_and_optimizer_zero_grad(rng):
 
     optimizer = optim.SGD(layer.parameters(), lr=0.1)
     layer(x).sum().backward()
-    optimizer.zero_grad()
+    optimizer.zero_grad(set_to_none=False)
     assert all(p.grad is not None and not p.grad.any() for p in layer.parameters())
     layer(x).sum().backward()
     numpy.testing.assert_allclose(layer.weight.grad, once, rtol=1e-6)
