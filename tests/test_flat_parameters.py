@@ -78,12 +78,17 @@ def test_zero_grad_to_none_or_to_zeros_as_torch():
     assert all(p.grad is None for p in params)
 
 
-def test_backward_after_zero_grad_gives_fresh_gradients_that_bind_copies(rng):
+def test_backward_after_zero_grad_writes_into_the_flat_gradients(rng):
+    """A parameter's first gradient goes straight into its grad_slot, a view of the flat
+    array: bind() then has nothing to copy, and the next backward accumulates in place."""
     layer = nn.Linear(3, 2)
     flat = FlatParameters(list(layer.parameters()))
+    flat.zero_grad()
+    assert layer.weight.grad is None
     x = Tensor(rng.standard_normal((4, 3)).astype(numpy.float32))
     layer(x).sum().backward()
-    assert not numpy.shares_memory(layer.weight.grad, flat.grad)
+    assert layer.weight.grad is layer.weight.grad_slot
+    assert numpy.shares_memory(layer.weight.grad, flat.grad)
     expected = layer.weight.grad.copy()
     assert flat.bind() == [True, True]
     numpy.testing.assert_array_equal(flat.grad[:6].reshape(2, 3), expected)
