@@ -374,7 +374,15 @@ def _accumulate_leaf_grad(tensor, gx):
     if gx.shape != tensor.shape:
         raise RuntimeError(f"gradient of shape {gx.shape} for a tensor of shape {tensor.shape}")
     if tensor.grad is None:
-        tensor.grad = gx.copy()     # gx may be shared with another input (e.g. both sides of x + x)
+        # a copy: gx may be shared with another input (e.g. both sides of x + x); written into
+        # the tensor's grad_slot if it has one, its place in an optimizer's flat gradient
+        # array (speed/flat_parameters.py), so that the step needs no copy of its own
+        slot = getattr(tensor, "grad_slot", None)
+        if slot is None:
+            tensor.grad = gx.copy()
+        else:
+            slot[...] = gx
+            tensor.grad = slot
     else:
         tensor.grad += gx       # in place: .grad may be a view of a flat buffer (speed/flat_parameters.py)
     for hook in tensor._post_accumulate_grad_hooks:    # e.g. DistributedDataParallel's "ready"

@@ -34,6 +34,9 @@ from minires import backend
 from minires.atomic_file import write_atomically
 
 FORMAT = "minires-checkpoint"
+# optimizer state that checkpoints of the first format lack: per-parameter step counts
+# (all parameters had every step then, so ``step_count`` stands for them)
+NEWER_OPTIMIZER_ENTRIES = ("steps",)
 VERSION = 1
 
 # The entries a checkpoint holds: "meta.npy", "model/<key>.npy", "optimizer/<name>.npy".
@@ -331,6 +334,8 @@ def _check_optimizer_arrays(optimizer, saved, path):
         if not hasattr(value, "shape"):
             continue
         if name not in saved:
+            if name in NEWER_OPTIMIZER_ENTRIES:
+                continue        # a checkpoint of the first format: the optimizer fills it in
             raise ValueError(f"{path}: the entry 'optimizer/{name}' is missing")
         if saved[name].shape != tuple(value.shape):
             raise ValueError(f"{path}: the entry 'optimizer/{name}' has shape "

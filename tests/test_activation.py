@@ -2,7 +2,6 @@
 
 Gradient check (float64, random upstream gradient), PyTorch parity, errors.
 """
-
 import warnings
 
 import numpy

@@ -2,7 +2,6 @@
 
 Reference values, then gradient checks (float64, random upstream gradient), then dtypes.
 """
-
 import itertools
 import operator
 

@@ -127,7 +127,7 @@ def test_module_and_optimizer_zero_grad(rng):
 
     optimizer = optim.SGD(layer.parameters(), lr=0.1)
     layer(x).sum().backward()
-    optimizer.zero_grad()
+    optimizer.zero_grad(set_to_none=False)
     assert all(p.grad is not None and not p.grad.any() for p in layer.parameters())
     layer(x).sum().backward()
     numpy.testing.assert_allclose(layer.weight.grad, once, rtol=1e-6)
@@ -406,3 +406,22 @@ def test_version_counts_in_place_changes_also_under_no_grad():
         F.relu(h, inplace=True)
     assert h._version == 2 and h.detach()._version == 2 and h.reshape(2, 1)._version == 2
     assert Tensor(numpy.zeros(2))._version == 0
+
+
+@pytest.mark.parametrize("layer", ["pointwise conv", "batch norm", "log_softmax"])
+def test_in_place_change_of_what_a_layer_saved_is_refused(layer):
+    """A 1x1 convolution and batch norm keep a view of their input, log_softmax its output:
+    an in-place ReLU on it after the forward would corrupt their backward, so backward refuses."""
+    rng = numpy.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 4, 4)), requires_grad=True) * 1.0
+    if layer == "pointwise conv":
+        y = minires.nn.Conv2d(3, 2, kernel_size=1).double()(x)
+        F.relu(x, inplace=True)
+    elif layer == "batch norm":
+        y = minires.nn.BatchNorm2d(3).double()(x)
+        F.relu(x, inplace=True)
+    else:
+        y = F.log_softmax(x.reshape(2, 48), dim=1)
+        F.relu(y, inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

@@ -4,7 +4,6 @@ Each layer's own checks (reference, gradient, parity, errors) live with its func
 test_conv.py, test_norm.py, test_pool.py, test_linear.py, test_activation.py, test_shaping.py,
 test_loss.py.
 """
-
 from collections import OrderedDict
 
 import numpy

@@ -1,8 +1,12 @@
 """minires.optim.lr_scheduler: StepLR, alone, against PyTorch's, and its errors."""
+import json
+
 import numpy
 import pytest
 
 from minires import nn, optim
+from minires.optim import lr_scheduler
+import minires
 
 
 def test_step_lr_divides_by_three_every_twenty_epochs():
@@ -45,3 +49,146 @@ def test_step_lr_matches_torch(torch):
 def test_step_size_must_be_at_least_one():
     with pytest.raises(ValueError, match="step_size must be at least 1"):
         optim.StepLR(optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1), step_size=0)
+
+
+torch = pytest.importorskip("torch")
+
+EPOCHS = 100
+# epoch -> what is done by hand to every group's rate before that epoch's step
+MANUAL = {7: lambda lr: lr * 0.5, 33: lambda lr: 0.02, 61: lambda lr: lr * 3}
+
+
+def twin_optimizers(lrs=(0.1, 0.01)):
+    """An SGD with one parameter group per rate, in both frameworks."""
+    ours = optim.SGD([{"params": [nn.Parameter(numpy.zeros(2, dtype=numpy.float32))], "lr": lr}
+                      for lr in lrs], lr=1.0)
+    theirs = torch.optim.SGD([{"params": [torch.zeros(2, requires_grad=True)], "lr": lr}
+                              for lr in lrs], lr=1.0)
+    return ours, theirs
+
+
+def rates_over_epochs(optimizer, scheduler, manual=MANUAL):
+    """The rate of every group used in each epoch, and get_last_lr() after each step."""
+    used, last = [], []
+    for epoch in range(EPOCHS):
+        if epoch in manual:
+            for group in optimizer.param_groups:
+                group["lr"] = manual[epoch](group["lr"])
+        used.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()        # torch's order: the optimizer, then the schedule
+        scheduler.step()
+        last.append(scheduler.get_last_lr())
+    return numpy.array(used), numpy.array(last)
+
+
+SCHEDULES = {
+    "StepLR": lambda module, o: module.StepLR(o, step_size=10, gamma=1 / 3),
+    "MultiStepLR": lambda module, o: module.MultiStepLR(o, milestones=[5, 30, 30, 80], gamma=0.5),
+    "CosineAnnealingLR": lambda module, o: module.CosineAnnealingLR(o, T_max=12, eta_min=0.001),
+    "CosineAnnealingLR without floor": lambda module, o: module.CosineAnnealingLR(o, T_max=25),
+}
+
+
+# --- issue 10, item 4 (silent difference) and the everyday API item 3 -----------------------------
+
+@pytest.mark.parametrize("manual", [{}, MANUAL], ids=["untouched", "changed by hand"])
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_schedule_matches_torch_over_100_epochs(name, manual):
+    """Chainable as torch's: a rate changed by hand carries on (StepLR used to undo it)."""
+    ours, theirs = twin_optimizers()
+    ours_rates = rates_over_epochs(ours, SCHEDULES[name](lr_scheduler, ours), manual)
+    theirs_rates = rates_over_epochs(theirs, SCHEDULES[name](torch.optim.lr_scheduler, theirs), manual)
+    for mine, expected in zip(ours_rates, theirs_rates):
+        numpy.testing.assert_allclose(mine, expected, rtol=1e-13, atol=0)
+    assert len(numpy.unique(ours_rates[0][:, 0])) > 3       # the schedule did change the rate
+
+
+def test_step_lr_keeps_a_rate_set_by_hand():
+    optimizer = optim.SGD([nn.Parameter(numpy.zeros(1))], lr=0.1)
+    scheduler = optim.StepLR(optimizer, step_size=2, gamma=0.5)
+    scheduler.step()
+    optimizer.lr = 1.0                  # by hand, between two boundaries
+    scheduler.step()                    # epoch 2: a boundary
+    assert optimizer.lr == 0.5          # not 0.1 * 0.5, as a rate recomputed from the base gave
+
+
+def test_optim_step_lr_is_the_scheduler():
+    assert optim.StepLR is lr_scheduler.StepLR
+
+
+def test_cosine_reaches_eta_min_at_t_max_and_comes_back():
+    optimizer = optim.SGD([nn.Parameter(numpy.zeros(1))], lr=0.1)
+    scheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=4, eta_min=0.01)
+    rates = [optimizer.lr]
+    for _ in range(8):
+        scheduler.step()
+        rates.append(optimizer.lr)
+    numpy.testing.assert_allclose(rates[4], 0.01, rtol=1e-12)
+    numpy.testing.assert_allclose(rates[8], 0.1, rtol=1e-12)
+    numpy.testing.assert_allclose(rates[2], 0.01 + 0.09 / 2, rtol=1e-12)
+
+
+# --- state ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_resumed_schedule_continues_as_the_uninterrupted_one(name):
+    optimizer, _ = twin_optimizers()
+    scheduler = SCHEDULES[name](lr_scheduler, optimizer)
+    continuous = []
+    for epoch in range(40):
+        if epoch == 20:
+            state = json.loads(json.dumps(scheduler.state_dict()))     # as a checkpoint keeps it
+            resumed_optimizer, _ = twin_optimizers(lrs=(5.0, 5.0))
+            resumed = SCHEDULES[name](lr_scheduler, resumed_optimizer)
+            resumed.load_state_dict(state)
+            assert resumed.state_dict() == scheduler.state_dict()
+            assert [g["lr"] for g in resumed_optimizer.param_groups] == scheduler.get_last_lr()
+        continuous.append(optimizer.lr)
+        scheduler.step()
+    for epoch in range(20, 40):
+        assert resumed_optimizer.lr == continuous[epoch]
+        resumed.step()
+
+
+def test_the_first_checkpoints_step_lr_state_still_loads():
+    """Those saved base_lr, last_epoch, step_size and gamma, and the rate followed from them."""
+    optimizer = optim.Adam([nn.Parameter(numpy.zeros(1))], lr=1.0)
+    scheduler = optim.StepLR(optimizer, step_size=5, gamma=0.1)
+    scheduler.load_state_dict({"base_lr": 1e-3, "last_epoch": 12, "step_size": 20, "gamma": 1 / 3})
+    assert (scheduler.step_size, scheduler.gamma, scheduler.last_epoch) == (20, 1 / 3, 12)
+    assert optimizer.lr == pytest.approx(1e-3) and scheduler.get_last_lr() == [optimizer.lr]
+    for _ in range(8):
+        scheduler.step()
+    assert optimizer.lr == pytest.approx(1e-3 / 3)      # the boundary at epoch 20
+
+
+def test_a_checkpoint_of_the_first_format_resumes(tmp_path):
+    """A file as the first minires wrote it: optimizer lr and step_count, StepLR's four numbers."""
+    model = nn.Linear(3, 2)
+    arrays = {f"model/{key}": numpy.asarray(value) for key, value in model.state_dict().items()}
+    arrays["optimizer/exp_avg"] = numpy.full(8, 0.01, dtype=numpy.float32)
+    arrays["optimizer/exp_avg_sq"] = numpy.full(8, 0.02, dtype=numpy.float32)
+    meta = {"format": "minires-checkpoint", "version": 1, "epoch": 25, "step": 0, "settings": {},
+            "optimizer": {"lr": 1e-3 / 3, "step_count": 500},
+            "scheduler": {"base_lr": 1e-3, "last_epoch": 25, "step_size": 20, "gamma": 1 / 3}}
+    arrays["meta"] = numpy.array(json.dumps(meta))
+    numpy.savez(tmp_path / "old.npz", **arrays)
+
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = optim.StepLR(optimizer, step_size=20, gamma=1 / 3)
+    minires.load_checkpoint(str(tmp_path / "old.npz"), model, optimizer, scheduler)
+    assert optimizer.step_count == 500 and optimizer.steps.tolist() == [500, 500]
+    assert optimizer.lr == pytest.approx(1e-3 / 3) and scheduler.last_epoch == 25
+    numpy.testing.assert_array_equal(optimizer.exp_avg, numpy.float32(0.01))
+    for _ in range(15):
+        scheduler.step()
+    assert optimizer.lr == pytest.approx(1e-3 / 9)      # epoch 40
+
+    path = tmp_path / "new.npz"         # and the new format goes through a checkpoint too
+    minires.save_checkpoint(str(path), model, optimizer, scheduler, epoch=40)
+    again = optim.Adam(model.parameters(), lr=1.0)
+    again_scheduler = optim.StepLR(again, step_size=20, gamma=1 / 3)
+    minires.load_checkpoint(str(path), model, again, again_scheduler)
+    assert again.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
+    assert again_scheduler.state_dict() == scheduler.state_dict()
+    assert again.steps.tolist() == [500, 500]

@@ -59,6 +59,8 @@ def col2im(gcol, x_shape, kernel, stride, padding, dilation, extra, out_size):
 
 
 class Conv2d(Function):
+    saves_inputs = True         # w_mat is a view of the weight, and a 1x1 kernel's col one of x
+
     def __init__(self, stride, padding, dilation, extra, out_size, groups):
         self.stride, self.padding, self.dilation, self.extra = stride, padding, dilation, extra
         self.out_size, self.groups = out_size, groups

@@ -16,6 +16,8 @@ def _log_softmax(x, axis):
 
 
 class LogSoftmax(Function):
+    saves_output = True         # backward reads log softmax back
+
     def __init__(self, axis):
         self.axis = axis
 

@@ -23,6 +23,8 @@ from minires.functional.rows import column_means, column_sums, from_rows, to_row
 
 
 class BatchNorm2d(Function):
+    saves_inputs = True         # x_rows is a view of x
+
     def __init__(self, running_mean, running_var, training, momentum, eps):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps = training, momentum, eps

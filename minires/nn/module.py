@@ -62,11 +62,17 @@ class Module:
     def __call__(self, *inputs):
         output = self.forward(*inputs)
         for hook in self._forward_hooks:
-            hook(self, inputs, output)
+            result = hook(self, inputs, output)
+            if result is not None:      # as PyTorch: a hook may replace the output
+                output = result
         return output
 
     def register_forward_hook(self, hook):
-        """Call ``hook(module, inputs, output)`` after each forward; returns a handle with ``remove()``."""
+        """Call ``hook(module, inputs, output)`` after each forward; returns a handle with ``remove()``.
+
+        A hook that returns something other than None replaces the output with it
+        (the next hook and the caller see the new one), as in PyTorch.
+        """
         self._forward_hooks.append(hook)
         return _HookHandle(self._forward_hooks, hook)
 
@@ -81,6 +87,16 @@ class Module:
 
     def children(self):
         return iter(self._modules.values())
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every child's tree, then on this module; returns self.
+
+        As in PyTorch, e.g. ``model.apply(init_weights)`` with a function that tests the layer type.
+        """
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def named_parameters(self):
         for prefix, module in self.named_modules():
@@ -105,9 +121,28 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Every parameter's gradient to None (PyTorch's default), or to zeros in place.
+
+        A None gradient means "not used since": the optimizer skips that parameter.
+        ``set_to_none=False`` zeroes the gradients that exist, in place, so those that
+        are views into an optimizer's flat buffer stay views (``speed/flat_parameters.py``).
+        """
         for parameter in self.parameters():
-            parameter.grad = None
+            if set_to_none:
+                parameter.grad = None
+            elif parameter.grad is not None:
+                parameter.grad[...] = 0
+
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradients of every parameter on or off (freezing a part of a model); returns self.
+
+        A frozen parameter gets no gradient, so its ``.grad`` stays None after
+        ``zero_grad()`` and the optimizer skips it, as in PyTorch.
+        """
+        for parameter in self.parameters():
+            parameter.requires_grad = requires_grad
+        return self
 
     def to(self, dtype):
         """Cast parameters and floating-point buffers to ``dtype`` (e.g. ``"float64"``).

@@ -8,33 +8,47 @@ from minires.optim.optimizer import Optimizer
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015), PyTorch's rule, with L2 ``weight_decay`` added to the gradient.
 
+    g = grad + weight_decay * p                 (AdamW instead shrinks p, see adamw.py)
     m = beta1 * m + (1 - beta1) * g             (exp_avg)
     v = beta2 * v + (1 - beta2) * g^2           (exp_avg_sq)
     p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
+    decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
-        self.beta1, self.beta2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
         xp = backend.get_array_module()
         self.exp_avg = xp.zeros_like(self.flat.data)        # (P,) m
         self.exp_avg_sq = xp.zeros_like(self.flat.data)     # (P,) v
 
-    def _update(self, p, g, exp_avg, exp_avg_sq):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        t = self.step_count
-        exp_avg *= self.beta1
-        exp_avg += (1 - self.beta1) * g
-        exp_avg_sq *= self.beta2
-        exp_avg_sq += (1 - self.beta2) * (g * g)
+    def _check(self, group):
+        super()._check(group)
+        for index, beta in enumerate(group["betas"]):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"invalid beta parameter at index {index}: {beta}; "
+                                 "betas must be in [0, 1)")
+        if not 0.0 <= group["eps"]:
+            raise ValueError(f"invalid epsilon value {group['eps']}: it must be >= 0")
+        if not 0.0 <= group["weight_decay"]:
+            raise ValueError(f"invalid weight_decay value {group['weight_decay']}: it must be >= 0")
+
+    def _update(self, group, t, p, g, exp_avg, exp_avg_sq):
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        if weight_decay and self.decoupled_weight_decay:
+            p *= 1 - lr * weight_decay
+        elif weight_decay:
+            g = g + weight_decay * p
+        exp_avg *= beta1
+        exp_avg += (1 - beta1) * g
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * (g * g)
         xp = backend.get_array_module()
         denom = xp.sqrt(exp_avg_sq)
-        denom /= math.sqrt(1 - self.beta2 ** t)
-        denom += self.eps
+        denom /= math.sqrt(1 - beta2 ** t)
+        denom += group["eps"]
         step = exp_avg / denom
-        step *= self.lr / (1 - self.beta1 ** t)
+        step *= lr / (1 - beta1 ** t)
         p -= step
 
     def _state_arrays(self):

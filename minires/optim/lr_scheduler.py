@@ -1,35 +1,119 @@
-"""Learning-rate schedules, with ``torch.optim.lr_scheduler``'s names."""
+"""Learning-rate schedules, with ``torch.optim.lr_scheduler``'s names and chainable rules.
+
+Call ``step()`` once at the end of each epoch. Each schedule changes the rate the
+optimizer holds now (``group["lr"]``), not a rate recomputed from the start, so a
+change made by hand between epochs carries on, as in PyTorch:
+
+    StepLR              lr = lr * gamma               at every step_size-th epoch
+    MultiStepLR         lr = lr * gamma               at each milestone
+    CosineAnnealingLR   lr = eta_min + (lr - eta_min) * (1 + cos(pi e / T)) / (1 + cos(pi (e-1) / T))
+
+The cosine rule is the recursive form of ``eta_min + (base_lr - eta_min) * (1 + cos(pi e / T)) / 2``
+(e the epoch, T = T_max), computed as PyTorch computes it, so the rates agree to the last bit.
+"""
+import math
 
 
-class StepLR:
+class LRScheduler:
+    """What the schedules share: the epoch count, the base rates, ``step`` and the state."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        # as PyTorch: the first schedule on an optimizer records its rates in the groups,
+        # so a later one (or one built after loading a checkpoint) starts from the same base
+        self.base_lrs = [group.setdefault("initial_lr", group["lr"])
+                         for group in optimizer.param_groups]
+        self.last_epoch = 0
+        self.last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def get_lr(self):
+        """The rates for epoch ``last_epoch``, from the rates the groups hold now."""
+        raise NotImplementedError
+
+    def step(self):
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self.last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        """The rate of each group set by the last ``step()`` (or at construction)."""
+        return list(self.last_lr)
+
+    def state_dict(self):
+        """Numbers and lists only, so a checkpoint stores it as JSON."""
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state):
+        """Restore the schedule and put its last rates into the optimizer.
+
+        PyTorch leaves the rates to the optimizer's own state dict; setting them here
+        as well lets a schedule restore the rate on its own.
+        """
+        vars(self).update(state)
+        for group, lr in zip(self.optimizer.param_groups, self.last_lr):
+            group["lr"] = lr
+
+
+class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
 
-    Call ``step()`` once at the end of each epoch. The course divides the rate by 3
-    every 20 epochs: ``StepLR(optimizer, step_size=20, gamma=1/3)``.
+    The course divides the rate by 3 every 20 epochs: ``StepLR(optimizer, step_size=20, gamma=1/3)``.
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         if step_size < 1:
             raise ValueError(f"step_size must be at least 1, got {step_size}")
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lr = optimizer.lr
-        self.last_epoch = 0
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
 
-    def step(self):
-        self.last_epoch += 1
-        self.optimizer.lr = self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
-
-    def get_last_lr(self):
-        return [self.optimizer.lr]
-
-    def state_dict(self):
-        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch,
-                "step_size": self.step_size, "gamma": self.gamma}
+    def get_lr(self):
+        if self.last_epoch % self.step_size != 0:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
     def load_state_dict(self, state):
-        """Restore the schedule, its step size and factor included (as PyTorch's StepLR)."""
-        self.base_lr = float(state["base_lr"])
-        self.last_epoch = int(state["last_epoch"])
-        self.step_size = int(state.get("step_size", self.step_size))
-        self.gamma = float(state.get("gamma", self.gamma))
-        self.optimizer.lr = self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+        """Also reads the first checkpoints' state (``base_lr``, ``last_epoch``, ``step_size``, ``gamma``)."""
+        if int(state.get("step_size", self.step_size)) < 1:
+            raise ValueError(f"step_size must be at least 1, got {state['step_size']}")
+        if "last_lr" not in state:
+            step_size = int(state.get("step_size", self.step_size))
+            gamma = float(state.get("gamma", self.gamma))
+            base_lr, last_epoch = float(state["base_lr"]), int(state["last_epoch"])
+            lr = base_lr * gamma ** (last_epoch // step_size)
+            groups = len(self.base_lrs)
+            state = {"step_size": step_size, "gamma": gamma, "base_lrs": [base_lr] * groups,
+                     "last_epoch": last_epoch, "last_lr": [lr] * groups}
+        super().load_state_dict(state)
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` at each epoch of ``milestones`` (e.g. [30, 80])."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        # a milestone listed twice decays twice, as in PyTorch; elsewhere the factor is 1
+        factor = self.gamma ** self.milestones.count(self.last_epoch)
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """From the rate at construction down to ``eta_min`` along half a cosine over ``T_max`` epochs,
+
+    then back up over the next ``T_max``, and so on (SGDR without restarts).
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        groups, T, e = self.optimizer.param_groups, self.T_max, self.last_epoch
+        if (e - 1 - T) % (2 * T) == 0:      # the bottom of the cosine: the ratio below would be 0/0
+            return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / T)) / 2
+                    for base_lr, group in zip(self.base_lrs, groups)]
+        return [(1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+                * (group["lr"] - self.eta_min) + self.eta_min for group in groups]

@@ -7,32 +7,40 @@ class SGD(Optimizer):
     """Stochastic gradient descent, PyTorch's rule.
 
     g = grad + weight_decay * p
-    buf = g on the first step, then momentum * buf + (1 - dampening) * g
+    buf = g on a parameter's first step, then momentum * buf + (1 - dampening) * g
     g = g + momentum * buf if nesterov else buf
     p = p - lr * g
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False):
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum needs a momentum > 0 and zero dampening")
-        super().__init__(params, lr)
-        self.momentum, self.dampening = momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
         xp = backend.get_array_module()
-        self.momentum_buffer = xp.zeros_like(self.flat.data) if momentum else None
+        with_momentum = any(group["momentum"] for group in self.param_groups)
+        self.momentum_buffer = xp.zeros_like(self.flat.data) if with_momentum else None    # (P,)
 
-    def _update(self, p, g, buf=None):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
-            if self.step_count == 1:
+    def _check(self, group):
+        super()._check(group)
+        if not 0.0 <= group["momentum"]:
+            raise ValueError(f"invalid momentum value {group['momentum']}: it must be >= 0")
+        if not 0.0 <= group["weight_decay"]:
+            raise ValueError(f"invalid weight_decay value {group['weight_decay']}: it must be >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum needs a momentum > 0 and zero dampening")
+
+    def _update(self, group, t, p, g, buf=None):
+        momentum, dampening = group["momentum"], group["dampening"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        if momentum:
+            if t == 1:
                 buf[...] = g
             else:
-                buf *= self.momentum
-                buf += (1 - self.dampening) * g
-            g = g + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * g
+                buf *= momentum
+                buf += (1 - dampening) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p -= group["lr"] * g
 
     def _state_arrays(self):
         return {} if self.momentum_buffer is None else {"momentum_buffer": self.momentum_buffer}

@@ -1,0 +1,90 @@
+"""Containers that hold other modules without a forward of their own: ModuleList, and Identity.
+
+(``Sequential``, which also calls its children in order, lives in ``layers.py``.)
+"""
+from minires.nn.module import Module
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", ... as in PyTorch.
+
+    A plain Python list of layers would hide them: ``parameters()``, ``state_dict()``
+    and ``train()`` walk registered children only. Keys read ``blocks.0.weight``.
+
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        for block in self.blocks:
+            x = block(x)
+    """
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self.extend(modules)
+
+    def _renumber(self, modules):
+        """Register ``modules`` as the children "0", "1", ... in their order."""
+        for name in list(self._modules):
+            del self.__dict__[name]
+        self._modules.clear()
+        for index, module in enumerate(modules):
+            setattr(self, str(index), module)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return list(self._modules.values())[index]
+
+    def __setitem__(self, index, module):
+        modules = list(self._modules.values())
+        modules[index] = module
+        self._renumber(modules)
+
+    def __delitem__(self, index):
+        modules = list(self._modules.values())
+        del modules[index]
+        self._renumber(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        setattr(self, str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Add each of ``modules`` at the end; returns self."""
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Put ``module`` before position ``index``; the ones after it move up by one."""
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def __repr__(self):
+        lines = [f"  ({name}): {module!r}" for name, module in self._modules.items()]
+        return "ModuleList(\n" + "\n".join(lines) + "\n)" if lines else "ModuleList()"
+
+
+class Identity(Module):
+    """Returns its input unchanged: a placeholder, e.g. to remove a layer from a model.
+
+    Any constructor arguments are accepted and ignored, as in PyTorch.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+    def __repr__(self):
+        return "Identity()"
