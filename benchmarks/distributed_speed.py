@@ -19,9 +19,8 @@ machine hits every configuration alike. Each figure is the median over the round
 scaling efficiency = ddp / (2 x minires 1t). With ``--variants``: one process, 1 thread, at
 batch B/2 (what each rank computes: the part of the efficiency lost to the smaller batch alone),
 DDP with its buckets sent during backward (overlap; with SyncBatchNorm and without), and DDP
-with gradients set to None every step, so that each bucket is packed into an array of its own and unpacked (the
-alternative to reducing slices of the optimizer's flat buffer in place). ``--configs`` runs
-only the named ones.
+with its buckets packed into arrays of their own and unpacked (the alternative to reducing slices
+of the optimizer's flat gradient array in place). ``--configs`` runs only the named ones.
 """
 import argparse
 import os

@@ -29,14 +29,16 @@ How, step by step:
 4. In order. Collectives are matched by the order of the calls, so every rank
    reduces bucket k only after bucket k - 1, whatever order they became ready in.
 5. No copy. The optimizer keeps every gradient in one flat array, in the order of
-   ``model.parameters()`` (``speed/flat_parameters.py``); DDP finds this out at its
-   first backward (each ``.grad`` is a view of the same 1-D array, back to back), so a
-   bucket is one contiguous slice of it and is reduced in place. If the gradients are
-   not laid out so (no optimizer yet, or gradients set to None and made afresh by
-   backward), the bucket packs them into one array and unpacks the result: correct,
-   but more passes over memory (measured for ResNet50_layer4's 59 MB of gradients
-   in one process: 21 ms per step to pack, unpack and let the optimizer copy them
-   back into its buffer, against 2.6 ms for the division in place).
+   ``model.parameters()`` (``speed/flat_parameters.py``), and each parameter's
+   ``grad_slot`` is its place there, where backward writes its gradient. DDP finds
+   out at its first backward that a bucket's slots lie back to back in one 1-D
+   array, so the bucket is one contiguous slice of it, reduced in place. Without
+   such slots (no optimizer yet, or a bucket astride two optimizers) the bucket packs
+   its gradients into an array of its own, in the same element order (each
+   parameter's memory order, which is the flat array's), and unpacks the result:
+   correct, but more passes over memory (measured for ResNet50_layer4's 59 MB of
+   gradients in one process: 21 ms per step to pack, unpack and let the optimizer
+   copy them into its array, against 2.6 ms for the division in place).
 6. When the last gradient has arrived, DDP waits for the reductions and divides by
    the number of ranks: a sum of means becomes the mean.
 
@@ -54,11 +56,15 @@ stream, where they run in order with backward's kernels either way; hiding them
 needs a second CUDA stream (not done: it needs a GPU to measure). Across machines
 over MPI, where the wire rather than the core is the bottleneck, try ``overlap=True``.
 
-Gradients that are None. A parameter that the forward did not use on a rank has
-no gradient there; that rank contributes zeros, and after the reduction every rank
-holds the average in ``.grad``, so a parameter used on no rank ends with a zero
-gradient rather than None (PyTorch leaves None; minires's optimizers treat None as
-zero, so the step is the same). Every rank must build the same graph.
+Gradients that are None, as PyTorch's DDP. A parameter that this backward did
+not reach has no gradient (``.grad`` None, after ``zero_grad()``); it adds zeros to
+its bucket's sum and stays None, and the optimizer skips it. That is right when
+every rank builds the same graph, the default. If the ranks' graphs differ (a
+branch taken on some ranks only), pass ``find_unused_parameters=True``: the ranks
+then also tell each other which parameters had a gradient (one more all-reduce of a
+flag per parameter, over MPI), and a parameter with a gradient on some rank gets
+the average everywhere, the ranks without one counting zeros, while one that no
+rank reached stays None.
 
 Buffers. As PyTorch does (``broadcast_buffers=True``), every forward starts by
 copying rank 0's buffers (BatchNorm's running statistics) to the others: without
@@ -69,6 +75,8 @@ SyncBatchNorm's are left out: every rank computes them from the same all-reduced
 sums, so they are equal already.
 """
 import contextlib
+
+import numpy
 
 from minires import autograd, backend
 from minires import distributed as dist
@@ -87,16 +95,19 @@ class DistributedDataParallel(Module):
         bucket_cap_mb: size of a gradient bucket in MB (the first is 1 MB).
         broadcast_buffers: copy rank 0's buffers to all ranks at every forward.
         overlap: reduce each bucket as soon as it is ready, during backward (see above).
+        find_unused_parameters: the ranks' graphs may differ (see "Gradients that are None").
     The wrapped model is ``self.module``: save ``model.module.state_dict()`` to get
     the single-process keys (DDP's own keys start with ``module.``, as PyTorch's).
     """
 
-    def __init__(self, module, bucket_cap_mb=25.0, broadcast_buffers=True, overlap=OVERLAP):
+    def __init__(self, module, bucket_cap_mb=25.0, broadcast_buffers=True, overlap=OVERLAP,
+                 find_unused_parameters=False):
         super().__init__()
         if not dist.is_initialized():
             raise RuntimeError("DistributedDataParallel needs minires.distributed.init_process_group() first")
         self.module = module
         self.broadcast_buffers, self.overlap = broadcast_buffers, overlap
+        self.find_unused_parameters = find_unused_parameters
         self.require_backward_grad_sync = True          # False inside no_sync()
         self.world_size = dist.get_world_size()
         for tensor in module.state_dict().values():
@@ -195,11 +206,17 @@ class DistributedDataParallel(Module):
 
     def _finish(self, pending):
         self._pending = None
+        had_grad = numpy.array([has for bucket in self._buckets for has in bucket.had_grad],
+                               dtype=numpy.int32)     # (parameters,) 1: a gradient here
+        if self.find_unused_parameters:
+            dist.all_reduce(had_grad, op=dist.ReduceOp.MAX)     # a host array: over MPI
+        start = 0
         for (array, work), bucket in zip(pending.works, self._buckets):
             work.wait()
             if self.world_size > 1:
                 array *= 1.0 / self.world_size    # the sum of the ranks' means -> their mean
-            bucket.unpack(array)
+            bucket.unpack(array, had_grad[start:start + len(bucket.params)])
+            start += len(bucket.params)
 
 
 class _Pending:
@@ -216,32 +233,45 @@ class _Bucket:
     def __init__(self, params, indices):
         self.params, self.indices = [params[i] for i in indices], indices
         self.waiting = 0
-        self._seen, self._flat = None, None     # the .grad arrays last looked at, and their flat slice
+        self.had_grad = [False] * len(indices)  # which had a gradient on this rank, when sent
+        self._slots, self._flat = None, None     # the grad slots last looked at, and their flat slice
 
     def array(self):
-        """The bucket's gradients as one array: a slice of the optimizer's flat buffer, else packed."""
-        grads = [p.grad for p in self.params]
-        if self._seen is None or any(g is not s for g, s in zip(grads, self._seen)):
-            self._seen, self._flat = grads, _flat_slice(grads)
+        """The bucket's gradients as one array: a slice of the optimizer's flat array, else packed.
+
+        Either way in the flat array's element order, so ranks that differ in which
+        they use still add the same elements together.
+        """
+        self.had_grad = [p.grad is not None for p in self.params]
+        slots = [getattr(p, "grad_slot", None) for p in self.params]
+        if self._slots is None or any(a is not b for a, b in zip(slots, self._slots)):
+            self._slots, self._flat = slots, _flat_slice(slots)
         if self._flat is not None:
+            for p, slot in zip(self.params, slots):
+                if p.grad is None:
+                    slot[...] = 0           # no gradient: zeros to the sum (the slot keeps an old one)
+                elif p.grad is not slot:    # a gradient put there by hand: into the flat array, as bind()
+                    slot[...] = p.grad
+                    p.grad = slot
             return self._flat
         xp = backend.get_array_module()
         return xp.concatenate([xp.zeros(p.numel(), dtype=p.dtype) if p.grad is None
-                               else p.grad.reshape(-1) for p in self.params])      # (bucket,)
+                               else _in_memory_order(p.grad, p).reshape(-1)
+                               for p in self.params])      # (bucket,)
 
-    def unpack(self, array):
-        """Write a packed bucket's averaged values back into the gradients (nothing for a flat slice)."""
-        if array is self._flat:
-            return
+    def unpack(self, array, had_grad):
+        """Give each parameter that had a gradient on some rank (``had_grad``) the averaged one."""
+        xp = backend.get_array_module()
         offset = 0
-        for p in self.params:
-            values = array[offset:offset + p.numel()].reshape(p.shape)
-            if p.grad is None:
-                p.grad = values
-            else:
-                p.grad[...] = values
+        for p, slot, used in zip(self.params, self._slots, had_grad):
+            if used and array is self._flat:
+                p.grad = slot               # (already so, unless it had none on this rank)
+            elif used:
+                if p.grad is None:
+                    p.grad = slot if slot is not None else xp.empty_like(p.data)
+                target = _in_memory_order(p.grad, p)
+                target[...] = array[offset:offset + p.numel()].reshape(target.shape)
             offset += p.numel()
-        self._seen = None
 
 
 def _buckets(params, bucket_cap_mb):
@@ -260,7 +290,8 @@ def _buckets(params, bucket_cap_mb):
 
 
 def _flat_slice(grads):
-    """The 1-D array slice that holds ``grads`` back to back, dense and in order; else None."""
+    """The 1-D array slice that holds ``grads`` (here the grad slots) back to back, dense and
+    in order; else None."""
     if any(g is None for g in grads):
         return None
     flat = grads[0].base
@@ -274,6 +305,16 @@ def _flat_slice(grads):
             return None
         end += g.size
     return flat[start:end]
+
+
+def _in_memory_order(array, parameter):
+    """``array`` (a view) with its axes in the order ``parameter``'s elements lie in memory.
+
+    A conv weight is (OC, C, KH, KW) stored channels-last, (OC, KH, KW, C) in memory,
+    and so in the optimizer's flat array; a packed bucket keeps that order too.
+    """
+    order = sorted(range(parameter.ndim), key=lambda axis: -parameter.data.strides[axis])
+    return array.transpose(order)
 
 
 def _address(array):

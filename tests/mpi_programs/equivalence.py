@@ -7,9 +7,9 @@ and writes ``OUT.rank{r}.npz``: the global loss of each step, the averaged gradi
 backward, and the parameters and buffers at the end. The test imports this file too, for the
 model and the batches, and computes its single-process references in its own process.
 
-Step 2 sets the gradients to None (``Module.zero_grad``), so its backward makes fresh gradient
-arrays and DDP packs them into buckets; steps 1 and 3 zero them through the optimizer, so they are
-views of its flat buffer and DDP reduces slices of that buffer in place. Buckets are tiny
+Steps 1 and 3 set the gradients to None (``zero_grad()``), so backward writes each into its slot
+of the optimizer's flat array; step 2 zeroes them there (``set_to_none=False``) and backward adds
+into them. Either way DDP reduces slices of that array in place. Buckets are tiny
 (``bucket_cap_mb``) so the model spans several. ``--options``: the first batch norm averages
 all batches (``momentum=None``), the second has no weight and bias and no running statistics.
 """
@@ -47,11 +47,8 @@ def batches():
             for _ in range(STEPS)]
 
 
-def zero_grad(step, model, optimizer):
-    if step == 1:
-        model.zero_grad()           # to None: backward makes new arrays, DDP packs them
-    else:
-        optimizer.zero_grad()       # zeros in the optimizer's flat buffer, reduced in place
+def zero_grad(step, optimizer):
+    optimizer.zero_grad(set_to_none=step != 1)
 
 
 def main(out, sync_bn, overlap, options):
@@ -65,7 +62,7 @@ def main(out, sync_bn, overlap, options):
     for step, (x, y) in enumerate(batches()):
         x, y = x[rows], y[rows]
         loss = F.cross_entropy(model(minires.Tensor(x)), y)
-        zero_grad(step, model.module, optimizer)
+        zero_grad(step, optimizer)
         loss.backward()
         record[f"flat_buckets_{step}"] = sum(b._flat is not None for b in model._buckets)
         global_loss = numpy.array([loss.item() * len(y) / GLOBAL_BATCH])

@@ -80,7 +80,7 @@ def main(out):
             calls_before = len(StandInNccl.calls)
             with strict_device.counting() as counts:
                 loss = F.cross_entropy(model(minires.Tensor(x)), y)
-                zero_grad(step, model.module, optimizer)
+                zero_grad(step, optimizer)
                 loss.backward()
                 optimizer.step()
             record[f"counts_{step}"] = numpy.array([counts.d2h, counts.h2d, counts.implicit])
