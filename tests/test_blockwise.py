@@ -43,3 +43,19 @@ def test_blockwise_threads_keep_the_callers_numpy_error_state():
         with numpy.errstate(over="ignore"):
             optimizer.step()
     assert numpy.isinf(parameter.numpy()).all()
+
+
+def test_one_thread_still_updates_in_blocks_with_the_same_result(monkeypatch):
+    """With OMP_NUM_THREADS=1 the blocks run one after the other, in this thread."""
+    import threading
+    monkeypatch.setattr(blockwise, "thread_count", lambda: 1)
+    seen = []
+
+    def record(block):
+        seen.append((threading.current_thread(), len(block)))
+        block += 1
+
+    values = numpy.zeros(3 << 20, dtype=numpy.float32)
+    blockwise.blockwise(record, values)
+    assert len(seen) == 12 and {thread for thread, _ in seen} == {threading.current_thread()}
+    assert (values == 1).all()

@@ -9,13 +9,10 @@ proves that saving reads the device only explicitly and that loading puts every 
 the device. The training script's checkpoints (names, exact resume) are tested in
 test_train_script.py, the PyTorch format in test_torch_format.py.
 """
-import contextlib
 import errno
 import io
 import json
 import os
-import resource
-import signal
 import zipfile
 
 import numpy
@@ -29,6 +26,7 @@ from minires.checkpoint import (NonFiniteError, is_checkpoint, load_checkpoint, 
 from minires.testing import strict_device
 from tests.support.hostile_zip import DEFLATED, Entry, deflate_bomb, zip_bytes
 from tests.support.limited_process import load_limited
+from tests.support.full_disk import file_size_limit
 
 
 def test_checkpoint_round_trip_on_the_device(device, tmp_path):
@@ -235,18 +233,6 @@ def test_leftovers_of_killed_saves_are_removed_and_same_pid_does_not_block(tmp_p
     assert sorted(os.listdir(tmp_path)) == ["interrupted.npz.1234.tmp", "last.npz"]
     assert is_checkpoint(path)
 
-
-@contextlib.contextmanager
-def file_size_limit(limit):
-    """Writes past ``limit`` bytes fail with EFBIG (as a full disk fails with ENOSPC)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # an error, not a killed process
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
 
 
 def test_failed_write_leaves_previous_file_and_no_temporary(tmp_path):

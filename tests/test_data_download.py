@@ -6,14 +6,11 @@ when ../shared/data is present, from real CIFAR-10 records of the course's sampl
 also misbehave (drip-feed, gzip-encode, redirect, send malformed headers). No test uses the
 network: a DNS failure is simulated at socket.getaddrinfo.
 """
-import contextlib
 import gzip
 import hashlib
 import io
 import os
 import pickle
-import resource
-import signal
 import shutil
 import socket
 import struct
@@ -46,6 +43,7 @@ from minires.data.cifar10 import (
 )
 from minires.data.cifar10_python import PYTHON_FOLDER_NAME
 from tests.support.cifar_sample import sample_archive
+from tests.support.full_disk import file_size_limit
 
 SAMPLE_MD5 = "0861a71c4b121b56eccb6d2e8b61e6c6"
 
@@ -652,18 +650,6 @@ def test_misbehaving_server_is_one_sentence(serve, tmp_path, misbehaviour, messa
     assert url in str(raised.value)
     assert not (tmp_path / ARCHIVE_NAME).exists()
 
-
-@contextlib.contextmanager
-def file_size_limit(limit):
-    """Writes past ``limit`` bytes fail with EFBIG (as a full disk fails with ENOSPC)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # an error, not a killed process
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
 
 
 def test_full_disk_during_download_is_one_sentence(serve, tmp_path):

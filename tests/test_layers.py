@@ -15,12 +15,7 @@ import minires.functional as F
 
 from tests.support.networks import small_net
 from tests.support.parity import check_layer, randn, rng_for
-
-try:                # the PyTorch comparisons below skip without it
-    import torch
-except ImportError:
-    torch = None
-requires_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch 2.x")
+from tests.support.optional_torch import requires_torch, torch
 
 
 def test_sequential_children_are_named_and_indexable():

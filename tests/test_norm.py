@@ -14,12 +14,7 @@ from minires.testing import strict_device
 from tests.support.gradients import TOL, leaf
 from tests.support.networks import batch
 from tests.support.parity import assert_close, check_layer, randn, rng_for, to_numpy
-
-try:                # the PyTorch comparisons below skip without it
-    import torch
-except ImportError:
-    torch = None
-requires_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch 2.x")
+from tests.support.optional_torch import requires_torch, torch
 
 
 def images(*shape):

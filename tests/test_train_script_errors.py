@@ -145,22 +145,30 @@ def test_a_full_disk_for_metrics_and_log_warns_and_training_goes_on(common, tmp_
     assert (tmp_path / "resnet50_final.npz").is_file()
 
 
-FULL_DISK_AT_SECOND_SAVE = """
-import errno, os, sys, importlib.util
+def with_save_replaced(replacement):
+    """A program that loads the script, replaces its save_checkpoint by ``replacement`` (the
+    source of a function ``save(real_save, path, *args, **kwargs)``), and runs its main()."""
+    return f"""
+import errno, os, signal, sys, importlib.util
 spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
 script = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(script)
-real_save, saves = script.save_checkpoint, []
+real_save = script.save_checkpoint
+{replacement}
+script.save_checkpoint = lambda *args, **kwargs: save(real_save, *args, **kwargs)
+script.main(sys.argv[2:])
+"""
 
-def save_until_the_disk_is_full(path, *args, **kwargs):
+
+FULL_DISK_AT_SECOND_SAVE = with_save_replaced("""
+saves = []
+
+def save(real_save, path, *args, **kwargs):
     saves.append(path)
     if len(saves) == 2:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     real_save(path, *args, **kwargs)
-
-script.save_checkpoint = save_until_the_disk_is_full
-script.main(sys.argv[2:])
-"""
+""")
 
 
 def test_a_full_disk_during_a_save_names_the_last_good_checkpoint(common, tmp_path):
@@ -180,20 +188,11 @@ def test_a_folder_named_last_npz_is_one_sentence(common, tmp_path):
     assert "could not save last" in line
 
 
-SIGTERM_DURING_SAVE = """
-import os, signal, sys, importlib.util
-spec = importlib.util.spec_from_file_location("train_cifar", sys.argv[1])
-script = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(script)
-real_save = script.save_checkpoint
-
-def save_with_a_signal_in_the_middle(path, *args, **kwargs):
+SIGTERM_DURING_SAVE = with_save_replaced("""
+def save(real_save, path, *args, **kwargs):
     os.kill(os.getpid(), signal.SIGTERM)     # delivered now, before the file is written
     real_save(path, *args, **kwargs)
-
-script.save_checkpoint = save_with_a_signal_in_the_middle
-script.main(sys.argv[2:])
-"""
+""")
 
 
 def test_sigterm_during_a_save_finishes_it_and_reports_what_is_on_disk(common, tmp_path):
