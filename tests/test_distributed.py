@@ -210,6 +210,7 @@ def test_init_twice_and_ranks_before_init_are_refused(world_of_one):
 
 
 # --- DistributedDataParallel and SyncBatchNorm in two processes --------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("overlap", [False, True], ids=["after-backward", "overlapped"])
 def test_two_ranks_with_sync_batchnorm_match_one_process_at_the_global_batch(tmp_path, overlap):
     """2 ranks x batch 4, float64, 3 Adam steps = 1 process x batch 8: loss, gradients, running
@@ -223,6 +224,7 @@ def test_two_ranks_with_sync_batchnorm_match_one_process_at_the_global_batch(tmp
     assert_ranks_equal(records)
 
 
+@pytest.mark.slow
 def test_sync_batchnorm_keeps_batchnorm_options(tmp_path):
     """momentum=None (the average of all batches) in one layer; no weight, bias or running
     statistics (batch statistics in evaluation too) in the other."""
@@ -234,6 +236,7 @@ def test_sync_batchnorm_keeps_batchnorm_options(tmp_path):
     assert "state/4.running_mean" not in records[0] and "state/1.running_mean" in records[0]
 
 
+@pytest.mark.slow
 def test_two_ranks_without_sync_batchnorm_differ_only_by_per_rank_statistics(tmp_path):
     out = tmp_path / "plain.npz"
     run_ok(PROGRAMS / "equivalence.py", out)
@@ -245,6 +248,7 @@ def test_two_ranks_without_sync_batchnorm_differ_only_by_per_rank_statistics(tmp
     assert abs(records[0]["loss_1"] - global_batch["loss_1"]) > 1e-6     # which is a real one
 
 
+@pytest.mark.slow
 def test_gradients_unused_on_some_ranks_flat_against_packed_and_no_sync(tmp_path):
     out = tmp_path / "semantics.npz"
     run_ok(PROGRAMS / "ddp_semantics.py", out)
@@ -262,6 +266,7 @@ def test_gradients_unused_on_some_ranks_flat_against_packed_and_no_sync(tmp_path
         assert numpy.isnan(record["synced/unused.bias"]).all()
 
 
+@pytest.mark.slow
 def test_nccl_path_hands_nccl_device_memory_and_nothing_crosses_to_the_host(tmp_path):
     out = tmp_path / "nccl.npz"
     run_ok(PROGRAMS / "nccl_stand_in.py", out)
@@ -280,6 +285,7 @@ def test_nccl_path_hands_nccl_device_memory_and_nothing_crosses_to_the_host(tmp_
             numpy.testing.assert_array_equal(records[1][key], value, err_msg=key)
 
 
+@pytest.mark.slow
 def test_a_killed_rank_makes_the_other_exit_within_seconds():
     started = time.monotonic()
     result = run_mpi(PROGRAMS / "killed_rank.py", timeout=30)

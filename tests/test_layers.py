@@ -95,6 +95,7 @@ def network(framework):
     )
 
 
+@pytest.mark.slow
 @requires_torch
 def test_small_network_with_every_new_option_trains_as_in_torch():
     torch.manual_seed(0)

@@ -99,6 +99,7 @@ def test_image_files_are_cropped_to_the_central_square_and_resized_to_32(tmp_pat
     assert predict.read_image(tmp_path / "grey.jpg").shape == (3, 32, 32)
 
 
+@pytest.mark.slow
 def test_both_checkpoint_formats_and_identity_shortcuts_load(model, checkpoints, tmp_path, rng):
     images = rng.integers(0, 256, size=(2, 3, 32, 32), dtype=numpy.uint8)
     expected = predict.probabilities(model, images, 2)
