@@ -13,7 +13,7 @@ operations, 17 ms in blocks.
 The threads are the machine's cores, or OMP_NUM_THREADS when it is set (as BLAS
 reads it), e.g. one per process when ``mpiexec`` runs one process per core.
 (The layers' element-wise passes stay whole: measured in blocks on 2 threads, ReLU's
-and batch norm's were no faster, and ReLU's backward slower, 64 -> 98 ms a step at
+and batch norm's were no faster, and ReLU's backward slower, 64 -> 98 ms over 3 steps at
 batch 100, since each pass is short and bound by the memory both cores share.)
 
 On a GPU none of this applies (one kernel already spans the device): the
