@@ -37,7 +37,8 @@ class BatchNorm2d(Function):
             mean = column_means(x_rows)                           # (C,)
             y_rows = x_rows - mean                                # (M, C) centred, becomes y
             var = xp.einsum("mc,mc->c", y_rows, y_rows) / len(x_rows)   # (C,) biased
-            self._update_running_stats(mean, var, len(x_rows))
+            update_running_stats(self.running_mean, self.running_var, self.momentum, mean, var,
+                                 len(x_rows))
             inv_std = (var + self.eps) ** -0.5                    # (C,)
             scale = gamma * inv_std                               # (C,)
             y_rows *= scale                                       # in place: no new (M, C) array
@@ -52,15 +53,6 @@ class BatchNorm2d(Function):
         # forward never has to write x_hat; backward folds it into per-channel factors
         self.x_rows, self.mean, self.inv_std, self.scale = x_rows, mean, inv_std, scale
         return from_rows(y_rows, N, H, W)                         # (N, C, H, W)
-
-    def _update_running_stats(self, mean, var, M):
-        if self.running_mean is None:
-            return
-        m = self.momentum
-        self.running_mean *= 1 - m
-        self.running_mean += m * mean
-        self.running_var *= 1 - m
-        self.running_var += (m * M / max(M - 1, 1)) * var         # the unbiased variance
 
     def backward(self, gy):
         xp = backend.get_array_module()
@@ -88,6 +80,21 @@ class BatchNorm2d(Function):
             gx_rows = gy_rows * self.scale                        # (M, C)
         N, C, H, W = gy.shape
         return from_rows(gx_rows, N, H, W), ggamma, gbeta         # (N, C, H, W), (C,), (C,)
+
+
+def update_running_stats(running_mean, running_var, momentum, mean, var, M):
+    """Move the running statistics (in place) by ``momentum`` towards the batch's mean and
+    unbiased variance var * M / (M - 1), as PyTorch does; nothing if they are None.
+
+    M, the values per channel, is at least 2 in training (``batch_norm`` checks it); it may
+    be a device scalar (SyncBatchNorm counts the global batch on the device).
+    """
+    if running_mean is None:
+        return
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += (momentum * M / (M - 1)) * var
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -38,6 +38,7 @@ from minires import backend
 from minires import distributed as dist
 from minires.arguments import check_image_input
 from minires.autograd import Function
+from minires.functional.norm import update_running_stats
 from minires.functional.rows import column_sums, from_rows, to_rows
 from minires.nn.layers import BatchNorm2d
 
@@ -65,7 +66,7 @@ class SyncBatchNormFunction(Function):
         shifted_mean = sums[:C] / M_all                                  # (C,) mean - K
         var = sums[C:2 * C] / M_all - shifted_mean * shifted_mean        # (C,) biased
         mean = shift + shifted_mean                                      # (C,)
-        self._update_running_stats(mean, var, M_all)
+        update_running_stats(self.running_mean, self.running_var, self.momentum, mean, var, M_all)
         inv_std = (var + self.eps) ** -0.5                               # (C,)
         scale = gamma * inv_std                                          # (C,)
         y_rows -= shifted_mean                                           # (M, C) x - mean
@@ -74,15 +75,6 @@ class SyncBatchNormFunction(Function):
         # keep x, not x_hat: the same (M, C) memory, and backward folds x_hat into factors
         self.x_rows, self.mean, self.inv_std, self.scale, self.M_all = x_rows, mean, inv_std, scale, M_all
         return from_rows(y_rows, N, H, W)                                # (N, C, H, W)
-
-    def _update_running_stats(self, mean, var, M_all):
-        if self.running_mean is None:
-            return
-        m = self.momentum
-        self.running_mean *= 1 - m
-        self.running_mean += m * mean
-        self.running_var *= 1 - m
-        self.running_var += (m * M_all / (M_all - 1)) * var              # the unbiased variance
 
     def backward(self, gy):
         xp = backend.get_array_module()
