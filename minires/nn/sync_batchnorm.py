@@ -55,7 +55,8 @@ class SyncBatchNormFunction(Function):
         N, C, H, W = x.shape
         x_rows = to_rows(x)                                              # (M, C)
         # K: the running mean, equal on every rank (zero without running statistics)
-        shift = self.running_mean if self.running_mean is not None else xp.zeros(C, dtype=x.dtype)
+        shift = (self.running_mean if self.running_mean is not None
+                 else xp.zeros(C, dtype=x.dtype))                        # (C,)
         y_rows = x_rows - shift                                          # (M, C) x - K, becomes y
         sums = xp.empty(2 * C + 1, dtype=x.dtype)                        # (2C + 1,) S1, S2, M
         sums[:C] = column_sums(y_rows)                                   # (C,) S1
