@@ -49,7 +49,8 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, distributed, optim
-from minires.checkpoint import is_checkpoint, load_checkpoint, require_finite, save_checkpoint
+from minires.checkpoint import (is_checkpoint, load_checkpoint, nonfinite_keys, require_finite,
+                                save_checkpoint)
 from minires.data import (CIFAR10_MD5, CIFAR10_URL, BatchLoader, DatasetError, DistributedSampler,
                           DownloadError, load_cifar10, parse_md5)
 from minires.models import ResNet50_layer4
@@ -298,10 +299,6 @@ class Run:
                 self.say(f"Loaded PyTorch weights from {path}{fresh}")
         except (ValueError, RuntimeError, OSError) as error:
             fail(f"--resume {path}: {self._other_shortcut(path) or error}")
-        bad = nonfinite_arrays(self.model)
-        if bad:
-            fail(f"--resume {path}: {len(bad)} of {len(self.model.state_dict())} arrays hold nan "
-                 f"or inf (the first is {bad[0]}): it is not a usable checkpoint")
         if self.epoch >= self.args.epochs and not self.args.eval_only:
             fail(f"--resume {path} has trained {self.epoch} epoch(s) already and --epochs "
                  f"{self.args.epochs} counts them, so nothing is left to train: pass --epochs "
@@ -378,7 +375,7 @@ class Run:
         Every process checks the weights (they are the same everywhere); rank 0 writes.
         """
         folder = self.args.checkpoint_dir
-        bad = nonfinite_arrays(self.model)
+        bad = nonfinite_keys(self.model.state_dict())
         if bad:     # e.g. a huge lr: the loss may still read finite while weights overflowed
             stop_diverged(self, None, f"the weights became nan or inf ({len(bad)} arrays, the "
                                       f"first {bad[0]}) in epoch {self.epoch + (1 if step else 0)}")
@@ -413,13 +410,6 @@ class Run:
         if self.args.resume is not None:
             return f"the checkpoint it resumed, {self.args.resume}, is unchanged"
         return "no epoch had finished, so there is no checkpoint"
-
-
-def nonfinite_arrays(model):
-    """State-dict keys of the model's floating-point arrays that hold nan or inf."""
-    xp = backend.get_array_module()
-    return [key for key, value in model.state_dict().items()
-            if value.dtype.kind == "f" and not bool(xp.isfinite(value).all())]
 
 
 def progress_bar(total, description, done=0):

@@ -58,11 +58,14 @@ def nonfinite_keys(state):
     """The keys of the floating-point arrays of ``state`` that hold a nan or an inf, in order.
 
     Args:
-        state: a mapping from names to host (NumPy) arrays, such as ``model.state_dict()`` on the
-            NumPy backend or the result of ``load_torch_state_dict``.
+        state: a mapping from names to host arrays or arrays of the active backend, such as
+            ``model.state_dict()`` or the result of ``load_torch_state_dict``. (On a GPU each
+            check reads one boolean back: a sync per array, fine at a checkpoint, not per step.)
     """
-    return [key for key, array in state.items()
-            if array.dtype.kind == "f" and not numpy.isfinite(array).all()]
+    def finite(array):
+        xp = numpy if isinstance(array, numpy.ndarray) else backend.get_array_module()
+        return bool(xp.isfinite(array).all())
+    return [key for key, array in state.items() if array.dtype.kind == "f" and not finite(array)]
 
 
 def require_finite(state, where):

@@ -57,3 +57,13 @@ def load_limited(setup, paths, limit_mb=800):
                             timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_refused_cheaply(outcome, error, phrase, path):
+    """The load of ``path`` raised ``error`` (a type name) with ``phrase`` and the file's name in
+    its message, within a bounded peak memory."""
+    assert outcome["error"] == error, outcome
+    assert phrase in outcome["message"] and path.name in outcome["message"], outcome
+    # memory is the proof (a bomb that went off would pass 300 MB or hit the cap); the time
+    # bound only says nothing ran long, with room for a loaded machine
+    assert outcome["peak_mb"] < 300 and outcome["seconds"] < 10, outcome
