@@ -279,7 +279,7 @@ def backward(tensor, gradient=None, retain_graph=False):
         _accumulate_leaf_grad(tensor, gradient)
         return
     grads = {id(tensor.creator): gradient}    # gradient of each Function's output, by Function
-    for function in reversed(_topological_order(tensor.creator)):
+    for function in reversed(topological_order(tensor.creator)):
         if function.inputs is None:
             raise RuntimeError(
                 "backward through a graph that has already been freed: a graph can be "
@@ -347,7 +347,7 @@ def _initial_gradient(tensor, gradient):
     return gradient
 
 
-def _topological_order(root):
+def topological_order(root):
     """Functions reachable from ``root``, each after every Function that feeds it.
 
     Depth-first search with an explicit stack (no recursion limit): a Function

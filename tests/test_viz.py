@@ -201,8 +201,8 @@ def test_group_by_collapses_the_course_network_into_readable_nodes(course_graph)
 def test_record_modules_gives_each_function_to_the_innermost_module_and_removes_its_hooks(course_graph):
     model, loss = course_graph
     owners = viz.modules.module_names(model)
-    from minires.autograd import _topological_order
-    functions = _topological_order(loss.creator)
+    from minires.autograd import topological_order
+    functions = topological_order(loss.creator)
     by_name = {type(f).__name__: owners.get(f) for f in functions}
     assert by_name["CrossEntropy"] is None                  # made outside the model
     assert by_name["Linear"] == "fc" and by_name["MaxPool2d"] == "layer1.3"

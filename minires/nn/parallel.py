@@ -162,7 +162,7 @@ class DistributedDataParallel(Module):
     def _expect_gradients(self, output):
         """Count, per parameter, the graph's edges into it: the gradients backward will add."""
         expected = [0] * len(self._params)
-        for function in autograd._topological_order(output.creator):   # the walk backward makes
+        for function in autograd.topological_order(output.creator):   # the walk backward makes
             for edge in function.inputs:
                 if edge.leaf is not None and id(edge.leaf) in self._index:
                     expected[self._index[id(edge.leaf)]] += 1

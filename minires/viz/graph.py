@@ -23,7 +23,7 @@ input that gets no gradient.
 """
 from collections import Counter
 
-from minires.autograd import _topological_order
+from minires.autograd import topological_order
 from minires.viz.modules import module_names
 
 _STYLES = {
@@ -62,7 +62,7 @@ def to_dot(tensor, params=None, show_shapes=True, group_by=None, depth=2, direct
     if params is None and group_by is not None:
         params = dict(group_by.named_parameters())
     leaf_names = {id(t): name for name, t in (params or {}).items()}
-    functions = _topological_order(tensor.creator) if tensor.creator is not None else []
+    functions = topological_order(tensor.creator) if tensor.creator is not None else []
     if any(function.inputs is None for function in functions):
         raise ValueError("to_dot: the graph has been freed by backward(); draw it before "
                          "backward(), or call backward(retain_graph=True)")
