@@ -89,8 +89,9 @@ def worker(args):
 
 
 def minires_runner(args, rank, world):
-    import minires
     import speed_vs_torch
+
+    import minires
     minires.speed.keep_freed_host_memory()      # as the training script does
     runner = speed_vs_torch.MiniresRunner(args.batch)
     if args.processes == 1:

@@ -64,12 +64,12 @@ def main():
         x = minires.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=numpy.float32))
         y = backend.to_device(rng.integers(0, 10, size=batch))
 
-        def training():
+        def training(x=x, y=y):
             model.train()
             train_step(model, optimizer, x, y)
 
         train = measure(training, batch, args.rounds, args.steps)
-        evaluate = measure(lambda: predict(model, x), batch, args.rounds, args.steps)
+        evaluate = measure(lambda x=x: predict(model, x), batch, args.rounds, args.steps)
         print(f"| {batch} | {train:,.1f} | {evaluate:,.1f} |", flush=True)
 
 

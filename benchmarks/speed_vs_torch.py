@@ -84,7 +84,7 @@ class TorchRunner:
     def __init__(self, batch):
         import torch
 
-        from minires.testing import torch_reference     # the course network in PyTorch
+        from minires.testing import torch_reference  # the course network in PyTorch
         torch.manual_seed(0)
         self.torch = torch
         self.model = torch_reference.ResNet50_layer4()

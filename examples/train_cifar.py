@@ -49,10 +49,17 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, distributed, optim
-from minires.checkpoint import (is_checkpoint, load_checkpoint, nonfinite_keys, require_finite,
-                                save_checkpoint)
-from minires.data import (CIFAR10_MD5, CIFAR10_URL, BatchLoader, DatasetError, DistributedSampler,
-                          DownloadError, load_cifar10, parse_md5)
+from minires.checkpoint import is_checkpoint, load_checkpoint, nonfinite_keys, require_finite, save_checkpoint
+from minires.data import (
+    CIFAR10_MD5,
+    CIFAR10_URL,
+    BatchLoader,
+    DatasetError,
+    DistributedSampler,
+    DownloadError,
+    load_cifar10,
+    parse_md5,
+)
 from minires.models import ResNet50_layer4
 from minires.nn import SyncBatchNorm
 from minires.nn.parallel import DistributedDataParallel
@@ -129,7 +136,8 @@ def parse_args(argv=None):
                         help="the archive's md5 (32 hex digits), or 'none' to accept an archive "
                              "whose md5 differs from the official one")
     parser.add_argument("--resume", type=Path,
-                        help="a minires checkpoint (.npz) to continue, or a PyTorch state dict (.ckpt) to start from")
+                        help="a minires checkpoint (.npz) to continue, "
+                             "or a PyTorch state dict (.ckpt) to start from")
     parser.add_argument("--checkpoint-dir", type=Path, default=REPO / "checkpoints",
                         help="where last.npz, the course's checkpoints, metrics.jsonl and "
                              "train.log are written")

@@ -10,8 +10,8 @@ import math
 
 import numpy
 
-from minires.autograd import Tensor, no_grad
 from minires.arguments import conv_padding, output_size, pair
+from minires.autograd import Tensor, no_grad
 
 
 def _formula(module, input_shape):

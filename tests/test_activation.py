@@ -7,10 +7,9 @@ import warnings
 import numpy
 import pytest
 
-from minires import Tensor, nn
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn
 from tests.support.gradients import TOL, leaf
 from tests.support.parity import check_layer, randn, rng_for
 from tests.support.torch_oracle import same_as_torch

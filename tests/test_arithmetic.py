@@ -8,10 +8,9 @@ import operator
 import numpy
 import pytest
 
+import minires
 from minires import Tensor
 from minires.functional.arithmetic import sum_to
-import minires
-
 from tests.support.gradients import TOL, leaf
 from tests.support.torch_oracle import same_as_torch
 
@@ -137,7 +136,7 @@ def _both(op, a, b):
         operands = [wrap(x) if isinstance(x, numpy.ndarray) else x for x in (a, b)]
         try:
             results.append(op(*operands))
-        except Exception as error:      # noqa: BLE001 (each framework raises its own type)
+        except Exception as error:      # each framework raises its own type
             results.append(error)
     return results
 

@@ -21,12 +21,18 @@ import pytest
 import minires
 import minires.functional as F
 from minires import backend, checkpoint, nn, optim
-from minires.checkpoint import (NonFiniteError, is_checkpoint, load_checkpoint, nonfinite_keys,
-                                require_finite, save_checkpoint)
+from minires.checkpoint import (
+    NonFiniteError,
+    is_checkpoint,
+    load_checkpoint,
+    nonfinite_keys,
+    require_finite,
+    save_checkpoint,
+)
 from minires.testing import strict_device
+from tests.support.full_disk import file_size_limit
 from tests.support.hostile_zip import DEFLATED, Entry, deflate_bomb, zip_bytes
 from tests.support.limited_process import assert_refused_cheaply, load_limited
-from tests.support.full_disk import file_size_limit
 
 
 def test_checkpoint_round_trip_on_the_device(device, tmp_path):

@@ -8,13 +8,12 @@ import itertools
 import numpy
 import pytest
 
-from minires import Tensor, nn
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn
 from tests.support.gradients import TOL, leaf
-from tests.support.parity import check_layer, randn, rng_for
 from tests.support.optional_torch import requires_torch, torch
+from tests.support.parity import check_layer, randn, rng_for
 
 
 def images(*shape):
@@ -49,7 +48,8 @@ def test_conv2d(rng, kernel, stride, padding, with_bias):
     x = leaf(rng, 2, 2, 7, 9)                    # non-square input
     w, b = leaf(rng, 3, 2, KH, KW), leaf(rng, 3)
     inputs = [x, w, b] if with_bias else [x, w]
-    fn = lambda x, w, b=None: F.conv2d(x, w, b, stride=stride, padding=padding)
+    def fn(x, w, b=None):
+        return F.conv2d(x, w, b, stride=stride, padding=padding)
     pairs = [(v, v) if isinstance(v, int) else v for v in (stride, padding)]
     expected = reference_conv2d(x.numpy(), w.numpy(), b.numpy() if with_bias else None, *pairs)
     numpy.testing.assert_allclose(fn(*inputs).numpy(), expected, rtol=1e-10, atol=1e-12)
@@ -186,7 +186,8 @@ def test_conv2d_padding_by_name_with_even_kernels_and_dilation_matches_torch(ker
 def test_conv2d_options_gradcheck(rng, kernel, stride, padding, dilation, groups):
     KH, KW = (kernel, kernel) if isinstance(kernel, int) else kernel
     x, w, b = leaf(rng, 2, 4, 6, 7), leaf(rng, 4, 4 // groups, KH, KW), leaf(rng, 4)
-    fn = lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups)  # noqa: E731
+    def fn(x, w, b):
+        return F.conv2d(x, w, b, stride, padding, dilation, groups)
     assert minires.gradcheck(fn, [x, w, b], **TOL)
 
 

@@ -14,13 +14,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import minires                                              # noqa: E402
-from minires.checkpoint import load_checkpoint              # noqa: E402
-from minires.models import ResNet50_layer4                  # noqa: E402
+import minires  # noqa: E402
+from minires.checkpoint import load_checkpoint  # noqa: E402
+from minires.models import ResNet50_layer4  # noqa: E402
 from minires.testing.torch_reference import ResNet50_layer4 as TorchResNet50_layer4  # noqa: E402
-from minires.torch_format import load_torch_state_dict      # noqa: E402
-from tests.support.cifar_files import write_cifar_folder    # noqa: E402
-from tests.support.scripts import run_script                # noqa: E402
+from minires.torch_format import load_torch_state_dict  # noqa: E402
+from tests.support.cifar_files import write_cifar_folder  # noqa: E402
+from tests.support.scripts import run_script  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -111,7 +111,7 @@ def md5_of(payload):
 def assert_loaded_equals(data, split):
     train = [split[name] for name in RECORD_FILES[:5]]
     numpy.testing.assert_array_equal(data["train_images"], numpy.concatenate([i for i, _ in train]))
-    numpy.testing.assert_array_equal(data["train_labels"], numpy.concatenate([l for _, l in train]))
+    numpy.testing.assert_array_equal(data["train_labels"], numpy.concatenate([labels for _, labels in train]))
     numpy.testing.assert_array_equal(data["test_images"], split[RECORD_FILES[5]][0])
     numpy.testing.assert_array_equal(data["test_labels"], split[RECORD_FILES[5]][1])
     assert data["train_images"].dtype == numpy.uint8 and data["train_labels"].dtype == numpy.int64
@@ -878,7 +878,7 @@ def write_python_folder(data_dir, split, label_names=CLASSES):
     folder = data_dir / PYTHON_FOLDER_NAME
     folder.mkdir(parents=True)
     for index, (name, (images, labels)) in enumerate(split.items()):
-        batch = {b"batch_label": b"batch %d" % index, b"labels": [int(l) for l in labels],
+        batch = {b"batch_label": b"batch %d" % index, b"labels": [int(label) for label in labels],
                  b"data": images.reshape(len(images), -1),
                  b"filenames": [b"image_%d.png" % i for i in range(len(images))]}
         (folder / name.removesuffix(".bin")).write_bytes(py2_pickle(batch))

@@ -207,7 +207,7 @@ def test_worker_exception_reaches_the_caller(monkeypatch):
     monkeypatch.setattr(loader, "normalize", failing_normalize)
     received = []
     with pytest.raises(RuntimeError, match="broken batch"):
-        for x, y in make_loader(0, prefetch=True):
+        for _, y in make_loader(0, prefetch=True):
             received.append(len(y))
     assert received == [32]
     assert prefetch_threads() == []

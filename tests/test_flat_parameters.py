@@ -2,11 +2,10 @@
 arrays; the parameters stay views into them, through loading a state dict too."""
 import numpy
 
-from minires import Tensor, nn, optim
-from minires.speed.flat_parameters import FlatParameters
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn, optim
+from minires.speed.flat_parameters import FlatParameters
 from tests.support.networks import batch, small_net
 
 

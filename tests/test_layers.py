@@ -9,13 +9,12 @@ from collections import OrderedDict
 import numpy
 import pytest
 
-from minires import Tensor, nn, optim
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn, optim
 from tests.support.networks import small_net
-from tests.support.parity import check_layer, randn, rng_for
 from tests.support.optional_torch import requires_torch, torch
+from tests.support.parity import check_layer, randn, rng_for
 
 
 def test_sequential_children_are_named_and_indexable():

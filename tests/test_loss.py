@@ -6,13 +6,12 @@ then the errors bad labels and shapes get.
 import numpy
 import pytest
 
-from minires import Tensor, nn
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn
 from tests.support.gradients import TOL, leaf
-from tests.support.parity import assert_close, randn, rng_for, to_numpy
 from tests.support.optional_torch import requires_torch, torch
+from tests.support.parity import assert_close, randn, rng_for, to_numpy
 
 
 def test_cross_entropy_is_stable_for_large_logits():
@@ -185,7 +184,8 @@ def test_cross_entropy_options_match_torch(reduction, weighted, targets, ignore_
 def test_cross_entropy_options_gradcheck(rng, reduction, options):
     x = Tensor(rng.standard_normal((4, K)), requires_grad=True)
     target = numpy.array([0, 4, 1, 4])
-    fn = lambda x: F.cross_entropy(x, target, reduction=reduction, **options)  # noqa: E731
+    def fn(x):
+        return F.cross_entropy(x, target, reduction=reduction, **options)
     assert minires.gradcheck(fn, [x], **TOL)
 
 

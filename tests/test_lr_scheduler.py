@@ -4,16 +4,16 @@ import json
 import numpy
 import pytest
 
+import minires
 from minires import nn, optim
 from minires.optim import lr_scheduler
-import minires
 
 
 def test_step_lr_divides_by_three_every_twenty_epochs():
     optimizer = optim.Adam(nn.Linear(2, 2).parameters(), lr=1e-3)
     scheduler = optim.StepLR(optimizer, step_size=20, gamma=1 / 3)
     rates = []
-    for epoch in range(45):
+    for _ in range(45):
         rates.append(optimizer.lr)          # the rate used during this epoch
         scheduler.step()
     assert rates[:20] == [1e-3] * 20

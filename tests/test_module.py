@@ -3,11 +3,10 @@ state dicts (order, round trip, loading errors)."""
 import numpy
 import pytest
 
-from minires import Tensor, nn, optim
-from minires.models.resnet import ResidualBlock
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn, optim
+from minires.models.resnet import ResidualBlock
 from tests.support.networks import batch, small_net
 
 

@@ -6,15 +6,14 @@ then PyTorch parity (several steps of running statistics included), then errors.
 import numpy
 import pytest
 
-from minires import Tensor, nn
 import minires
 import minires.functional as F
+from minires import Tensor, nn
 from minires.testing import strict_device
-
 from tests.support.gradients import TOL, leaf
 from tests.support.networks import batch
-from tests.support.parity import assert_close, check_layer, randn, rng_for, to_numpy
 from tests.support.optional_torch import requires_torch, torch
+from tests.support.parity import assert_close, check_layer, randn, rng_for, to_numpy
 
 
 def images(*shape):
@@ -47,7 +46,8 @@ def test_batch_norm_training(rng):
     gamma = Tensor(rng.uniform(0.5, 2.0, 3) * rng.choice([-1, 1], 3), requires_grad=True)
     beta = leaf(rng, 3)
     assert not numpy.allclose(gamma.numpy(), 1.0)
-    fn = lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True)
+    def fn(x, g, b):
+        return F.batch_norm(x, None, None, g, b, training=True)
     y = fn(x, gamma, beta).numpy()
     xv = x.numpy()
     mean, var = xv.mean(axis=(0, 2, 3), keepdims=True), xv.var(axis=(0, 2, 3), keepdims=True)
@@ -60,14 +60,16 @@ def test_batch_norm_training(rng):
 def test_batch_norm_training_with_running_stats(rng):
     x, gamma, beta = leaf(rng, 2, 3, 3, 3), leaf(rng, 3), leaf(rng, 3)
     running_mean, running_var = numpy.zeros(3), numpy.ones(3)
-    fn = lambda x, g, b: F.batch_norm(x, running_mean, running_var, g, b, training=True)
+    def fn(x, g, b):
+        return F.batch_norm(x, running_mean, running_var, g, b, training=True)
     assert minires.gradcheck(fn, [x, gamma, beta], **TOL)
 
 
 def test_batch_norm_eval(rng):
     x, gamma, beta = leaf(rng, 2, 3, 4, 5), leaf(rng, 3), leaf(rng, 3)
     running_mean, running_var = rng.standard_normal(3), rng.uniform(0.5, 2.0, 3)
-    fn = lambda x, g, b: F.batch_norm(x, running_mean, running_var, g, b, training=False)
+    def fn(x, g, b):
+        return F.batch_norm(x, running_mean, running_var, g, b, training=False)
     mean, var = running_mean[:, None, None], running_var[:, None, None]
     expected = (x.numpy() - mean) / numpy.sqrt(var + 1e-5) * gamma.numpy()[:, None, None] \
         + beta.numpy()[:, None, None]
@@ -265,9 +267,11 @@ def test_batch_norm1d_gradcheck(rng, shape):
     gamma = Tensor(rng.uniform(0.5, 2.0, 3) * rng.choice([-1, 1], 3), requires_grad=True)
     beta = Tensor(rng.standard_normal(3), requires_grad=True)
     running = numpy.zeros(3), numpy.ones(3)
-    fn = lambda x, g, b: F.batch_norm(x, *running, g, b, training=True)  # noqa: E731
+    def fn(x, g, b):
+        return F.batch_norm(x, *running, g, b, training=True)
     assert minires.gradcheck(fn, [x, gamma, beta], **TOL)
-    fn = lambda x, g, b: F.batch_norm(x, *running, g, b, training=False)  # noqa: E731
+    def fn(x, g, b):
+        return F.batch_norm(x, *running, g, b, training=False)
     assert minires.gradcheck(fn, [x, gamma, beta], **TOL)
 
 

@@ -6,10 +6,9 @@ import math
 import numpy
 import pytest
 
-from minires import nn, optim
 import minires
 import minires.functional as F
-
+from minires import nn, optim
 from tests.support.networks import batch, small_net
 from tests.support.parity import randn, rng_for, to_numpy
 

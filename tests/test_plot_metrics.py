@@ -173,4 +173,5 @@ def test_plot_metrics_reads_what_the_training_script_writes(tmp_path_factory, tm
                 "--log-every", 1, check=True)
     result = run_script(tmp_path / "metrics.jsonl", "-o", tmp_path / "c.png")    # named by its folder
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[1].startswith(f"  {tmp_path.name}: 2 epoch(s), 4 logged step(s), 1 run(s)")
+    summary = f"  {tmp_path.name}: 2 epoch(s), 4 logged step(s), 1 run(s)"
+    assert result.stdout.splitlines()[1].startswith(summary)

@@ -8,13 +8,12 @@ import itertools
 import numpy
 import pytest
 
-from minires import Tensor, nn
 import minires
 import minires.functional as F
-
+from minires import Tensor, nn
 from tests.support.gradients import TOL, distinct, leaf
-from tests.support.parity import check_layer, randn, rng_for
 from tests.support.optional_torch import requires_torch, torch
+from tests.support.parity import check_layer, randn, rng_for
 
 
 def images(*shape):
@@ -37,7 +36,8 @@ def reference_pool(x, kernel, stride, padding, reduce, fill):
 @pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (2, 1, 0), (2, 2, 0), (3, 1, 1)])
 def test_max_pool2d(rng, kernel, stride, padding):
     x = distinct(rng, 2, 2, 7, 9)
-    fn = lambda x: F.max_pool2d(x, kernel, stride, padding)
+    def fn(x):
+        return F.max_pool2d(x, kernel, stride, padding)
     expected = reference_pool(x.numpy(), kernel, stride, padding, numpy.max, -numpy.inf)
     numpy.testing.assert_array_equal(fn(x).numpy(), expected)
     assert minires.gradcheck(fn, [x], **TOL)
@@ -46,7 +46,8 @@ def test_max_pool2d(rng, kernel, stride, padding):
 @pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (2, 1, 0), (2, 2, 0), (3, 1, 1)])
 def test_avg_pool2d(rng, kernel, stride, padding):
     x = leaf(rng, 2, 2, 7, 9)
-    fn = lambda x: F.avg_pool2d(x, kernel, stride, padding)
+    def fn(x):
+        return F.avg_pool2d(x, kernel, stride, padding)
     expected = reference_pool(x.numpy(), kernel, stride, padding, numpy.mean, 0.0)
     numpy.testing.assert_allclose(fn(x).numpy(), expected, rtol=1e-12)
     assert minires.gradcheck(fn, [x], **TOL)

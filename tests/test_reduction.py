@@ -7,10 +7,9 @@ Reference values, then gradient checks (float64, random upstream gradient), then
 import numpy
 import pytest
 
-from minires import Tensor
 import minires
 import minires.functional as F
-
+from minires import Tensor
 from tests.support.gradients import TOL, distinct
 from tests.support.torch_oracle import same_as_torch
 
@@ -36,7 +35,8 @@ AXES = [(None, False), (None, True), (0, False), (1, True), (-1, False), ((0, 2)
 @pytest.mark.parametrize("reduction", ["sum", "mean", "max"])
 def test_reductions(rng, reduction, axis, keepdims):
     x = distinct(rng, 2, 3, 4)      # no ties, so max has one winner
-    fn = lambda x: getattr(x, reduction)(axis=axis, keepdims=keepdims)
+    def fn(x):
+        return getattr(x, reduction)(axis=axis, keepdims=keepdims)
     expected = getattr(x.numpy(), reduction)(axis=axis, keepdims=keepdims)
     numpy.testing.assert_allclose(fn(x).numpy(), expected)
     assert minires.gradcheck(fn, [x], **TOL)

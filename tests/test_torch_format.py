@@ -15,8 +15,12 @@ import zipfile
 import numpy
 import pytest
 
-from minires.torch_format import (TorchFormatError, UnsafeCheckpointError, load_torch_state_dict,
-                                  save_torch_state_dict)
+from minires.torch_format import (
+    TorchFormatError,
+    UnsafeCheckpointError,
+    load_torch_state_dict,
+    save_torch_state_dict,
+)
 from tests.support.hostile_zip import DEFLATED, Entry, deflate_bomb, zip_bytes
 from tests.support.limited_process import assert_refused_cheaply, load_limited
 

@@ -132,7 +132,8 @@ def test_backward_drawing_sends_gradients_with_shapes_from_the_seed_to_every_gra
 
     model, loss = mlp_loss()
     labels, edges = parse(viz.to_dot(loss, direction="backward"))
-    [(source, attributes)] = [(a, attrs) for a, b, attrs in edges if b == node_named(labels, "input, no grad")]
+    images = node_named(labels, "input, no grad")
+    [(source, attributes)] = [(a, attrs) for a, b, attrs in edges if b == images]
     assert labels[source].startswith("LinearBackward") and attributes == 'style=dashed, label="no grad"'
 
 

@@ -47,9 +47,15 @@ from pathlib import Path, PurePosixPath
 
 import numpy
 
-from .cifar10_python import (PYTHON_FILES, PYTHON_FOLDER_NAME, PYTHON_META_FILE,
-                             PYTHON_TEST_FILE, PYTHON_TRAIN_FILES, read_python_batch,
-                             read_python_label_names)
+from .cifar10_python import (
+    PYTHON_FILES,
+    PYTHON_FOLDER_NAME,
+    PYTHON_META_FILE,
+    PYTHON_TEST_FILE,
+    PYTHON_TRAIN_FILES,
+    read_python_batch,
+    read_python_label_names,
+)
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -179,7 +185,7 @@ def _checked_url(url):
     """The URL split into parts, if minires can fetch it; DownloadError otherwise."""
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port                 # raises ValueError for a port out of range or not a number
+        _ = parts.port             # raises ValueError for a port out of range or not a number
     except (ValueError, TypeError, AttributeError) as error:
         raise DownloadError(f"{url!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https", "file"):

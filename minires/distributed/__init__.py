@@ -29,8 +29,14 @@ import sys
 import time
 
 from minires.autograd import Tensor
-from minires.distributed.process_group import (INSTALL_MPI, MPIGroup, SingleProcess, Work,
-                                               launched_rank, launched_world_size)
+from minires.distributed.process_group import (
+    INSTALL_MPI,
+    MPIGroup,
+    SingleProcess,
+    Work,
+    launched_rank,
+    launched_world_size,
+)
 
 BACKENDS = ("mpi", "nccl")
 

@@ -54,7 +54,7 @@ def sub(a, b):
 
 
 def _is_bool(value):
-    return isinstance(value, (bool, numpy.bool_)) or getattr(value, "dtype", None) == bool
+    return isinstance(value, (bool, numpy.bool_)) or getattr(value, "dtype", None) == numpy.bool_
 
 
 class Mul(Function):

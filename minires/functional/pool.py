@@ -155,8 +155,8 @@ def _pool_arguments(layer, input, kernel_size, stride, padding, dilation, ceil_m
     H, W = tuple(input.shape)[-2:] if input.ndim >= 2 else (0, 0)   # other shapes: refused below
     out_size = [output_size(D1, K, S, P, D, ceil_mode)
                 for D1, K, S, P, D in zip((H, W), kernel, stride, padding, dilation)]
-    extra = tuple(max(0, (O - 1) * S + span - (D1 + 2 * P))
-                  for O, S, span, D1, P in zip(out_size, stride, spans, (H, W), padding))
+    extra = tuple(max(0, (D2 - 1) * S + span - (D1 + 2 * P))
+                  for D2, S, span, D1, P in zip(out_size, stride, spans, (H, W), padding))
     check_image_input(name, input, None, spans, padding, extra)
     return kernel, stride, padding, dilation, extra, tuple(out_size)
 

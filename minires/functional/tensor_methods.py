@@ -8,8 +8,7 @@ way only, autograd -> functional (DeZero's ``setup_variable`` does the same).
 import numpy
 
 from minires.autograd import Tensor
-from minires.functional import (activation, arithmetic, casting, comparison, linear, loss,
-                                reduction, shaping)
+from minires.functional import activation, arithmetic, casting, comparison, linear, loss, reduction, shaping
 
 
 def _shape(shape):

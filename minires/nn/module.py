@@ -167,7 +167,8 @@ class Module:
 
     # --- state -----------------------------------------------------------------------
     def _state_tensors(self):
-        """(key, Tensor) in PyTorch's state-dict order: each module's parameters, its buffers, then its children."""
+        """(key, Tensor) in PyTorch's state-dict order: each module's parameters, its buffers, then its
+        children."""
         for prefix, module in self.named_modules():
             for name, tensor in list(module._parameters.items()) + list(module._buffers.items()):
                 yield (f"{prefix}.{name}" if prefix else name), tensor

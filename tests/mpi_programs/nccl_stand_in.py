@@ -15,13 +15,13 @@ import os
 import sys
 
 import numpy
-from mpi4py import MPI
-
 from equivalence import GLOBAL_BATCH, LR, batches, make_model, zero_grad
+from mpi4py import MPI
 
 import minires
 import minires.functional as F
-from minires import backend, distributed as dist, nn, optim
+from minires import backend, nn, optim
+from minires import distributed as dist
 from minires.data import DistributedSampler
 from minires.testing import strict_device
 

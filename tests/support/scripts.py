@@ -1,5 +1,5 @@
-"""Run the example scripts (examples/train_cifar.py above all) as a user does: a subprocess from the repository root, with stdout
-a pipe (not a terminal) and minires importable from this checkout."""
+"""Run the example scripts (examples/train_cifar.py above all) as a user does: a subprocess from the
+repository root, with stdout a pipe (not a terminal) and minires importable from this checkout."""
 import os
 import subprocess
 import sys
