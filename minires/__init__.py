@@ -11,13 +11,19 @@
     loss.backward()
     optimizer.step()
 
+The dtype names (``minires.float32``, ``int64``, ``bool``, ...) are PyTorch's; they are
+left out of ``__all__`` so that ``from minires import *`` hides no builtin.
+
 Importing minires changes nothing outside it: the speed settings of the whole
 process (``minires.speed``) are the caller's to switch on.
 """
 from minires import distributed, functional, models, nn, optim, speed, viz
 from minires.autograd import Function, Tensor, backward, is_grad_enabled, no_grad
+from minires.backend import Device as device
 from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.checkpoint import load_checkpoint, save_checkpoint
+from minires.dtypes import *  # noqa: F403 (minires.float32, minires.int64, ...)
+from minires.errors import ShapeError
 from minires.functional.joining import cat, stack
 from minires.gradcheck import GradcheckError, gradcheck
 from minires.seeding import manual_seed
@@ -26,7 +32,8 @@ from minires.summary import summary
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "backward", "cat", "distributed", "functional",
+    "Function", "GradcheckError", "ShapeError", "Tensor", "backward", "cat", "device", "distributed",
+    "functional",
     "get_backend", "gradcheck", "is_grad_enabled", "load_checkpoint", "load_torch_state_dict",
     "manual_seed", "models", "nn", "no_grad", "optim", "profiler", "save_checkpoint",
     "save_torch_state_dict", "set_backend", "speed", "stack", "summary", "to_device", "to_host",

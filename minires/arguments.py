@@ -7,6 +7,8 @@ N batch, C channels, H/W input size, K kernel, S stride, P padding, D dilation.
 """
 import math
 
+from minires.errors import ShapeError
+
 
 def pair(value):
     """An int or a pair of ints as a pair: ``3 -> (3, 3)``."""
@@ -56,7 +58,8 @@ def conv_padding(name, padding, kernel, stride, dilation=(1, 1)):
 
 
 def check_image_input(name, x, C, kernel, padding, extra=(0, 0)):
-    """Raise a ValueError naming the layer unless x is (N, C, H, W) and large enough for the kernel.
+    """Raise a ShapeError (a ValueError) naming the layer unless x is (N, C, H, W) and large enough
+    for the kernel.
 
     ``name`` is a function giving the layer's name: it is built only for an error,
     since this check runs on every call of every layer. ``kernel`` is the span a
@@ -66,11 +69,11 @@ def check_image_input(name, x, C, kernel, padding, extra=(0, 0)):
     shape = tuple(x.shape)
     if len(shape) != 4 or (C is not None and shape[1] != C):
         channels = "C" if C is None else C
-        raise ValueError(f"{name()}: expected input (N, {channels}, H, W), got {shape}")
+        raise ShapeError(f"{name()}: expected input (N, {channels}, H, W), got {shape}")
     KH, KW = kernel
     PH, PW = padding
     EH, EW = extra
     if shape[2] + 2 * PH + EH < KH or shape[3] + 2 * PW + EW < KW:
         pad_h, pad_w = f"2*{PH}" + (f" + {EH}" if EH else ""), f"2*{PW}" + (f" + {EW}" if EW else "")
-        raise ValueError(f"{name()}: input {shape} is too small for a {KH}x{KW} kernel with "
+        raise ShapeError(f"{name()}: input {shape} is too small for a {KH}x{KW} kernel with "
                          f"padding {padding}: needs H + {pad_h} >= {KH} and W + {pad_w} >= {KW}")

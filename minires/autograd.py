@@ -147,10 +147,25 @@ class VersionCounter:
     or its output back notes their versions when called, and ``backward`` refuses
     to run it on changed values: the gradient would be wrong without a word.
     """
-    __slots__ = ("value",)
+    __slots__ = ("value", "copied_by_view")
 
     def __init__(self):
         self.value = 0
+        self.copied_by_view = None     # the shapes of a view() that had to copy (shaping.view)
+
+
+def refuse_write_to_copied_view(name, tensor):
+    """Raise if ``tensor`` shares the memory of a view() that had to copy its input.
+
+    An in-place write there would change the copy only, not the tensor it was
+    viewed from: PyTorch's view would have written through, so minires refuses.
+    """
+    if tensor._version_counter.copied_by_view is not None:
+        raise RuntimeError(
+            f"{name} writes in place into the result of {tensor._version_counter.copied_by_view}, "
+            "which is a copy (the input's memory is not laid out for that view, as a channels-last "
+            "image's; see functional/shaping.view): the write would not reach the input; use the "
+            "out-of-place form")
 
 
 class Function:

@@ -314,7 +314,7 @@ def small_workload():
     b = minires.Tensor(rng.random(4) + 1.0, requires_grad=True)        # positive, for log
     picked = a[xp.asarray(numpy.array([0, 0, 2]))]                      # (3, 4), a row twice
     total = ((picked * b - b / 2.0 + 1.0) ** 2).mean() + (a @ a.T).sum() \
-        + F.log_softmax(a, dim=1).sum() + a.max(axis=1).sum() + (b.log() - (-b).exp()).sum() \
+        + F.log_softmax(a, dim=1).sum() + a.amax(axis=1).sum() + (b.log() - (-b).exp()).sum() \
         + a.reshape(4, 3).transpose(1, 0).sum(axis=0, keepdims=True).sum()
     total.backward()
     c = minires.Tensor(rng.standard_normal((2, 3)), requires_grad=True)      # issue 10's operations

@@ -17,7 +17,7 @@ from tests.support.torch_oracle import same_as_torch
 def test_max_shares_the_gradient_between_ties():
     """As PyTorch's amax: tied maxima split the gradient, which still sums to the upstream one."""
     x = Tensor(numpy.array([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0], [0.0, 3.0, 1.0]]), requires_grad=True)
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()
     numpy.testing.assert_array_equal(x.grad, [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
     y = Tensor(numpy.ones((2, 2), dtype=numpy.float32), requires_grad=True)
     y.max().backward()
@@ -32,12 +32,12 @@ AXES = [(None, False), (None, True), (0, False), (1, True), (-1, False), ((0, 2)
 
 
 @pytest.mark.parametrize("axis, keepdims", AXES)
-@pytest.mark.parametrize("reduction", ["sum", "mean", "max"])
-def test_reductions(rng, reduction, axis, keepdims):
+@pytest.mark.parametrize("reduction, numpy_name", [("sum", "sum"), ("mean", "mean"), ("amax", "max")])
+def test_reductions(rng, reduction, numpy_name, axis, keepdims):
     x = distinct(rng, 2, 3, 4)      # no ties, so max has one winner
     def fn(x):
         return getattr(x, reduction)(axis=axis, keepdims=keepdims)
-    expected = getattr(x.numpy(), reduction)(axis=axis, keepdims=keepdims)
+    expected = getattr(x.numpy(), numpy_name)(axis=axis, keepdims=keepdims)
     numpy.testing.assert_allclose(fn(x).numpy(), expected)
     assert minires.gradcheck(fn, [x], **TOL)
 
@@ -140,10 +140,55 @@ def test_numpy_spellings_stay_aliases(rng):
     x = Tensor(rng.standard_normal((2, 3)))
     numpy.testing.assert_array_equal(x.sum(axis=1, keepdims=True).numpy(), x.sum(1, True).numpy())
     numpy.testing.assert_array_equal(x.mean(axis=0).numpy(), x.mean(dim=0).numpy())
-    # max(axis=) keeps NumPy's meaning: the values alone (PyTorch's amax)
-    numpy.testing.assert_array_equal(x.max(axis=1).numpy(), x.max(1).values.numpy())
-    numpy.testing.assert_array_equal(F.reduction.max(x, axis=1, keepdims=True).numpy(),
+    numpy.testing.assert_array_equal(F.reduction.amax(x, axis=1, keepdims=True).numpy(),
                                      x.amax(1, keepdim=True).numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_axis_is_another_name_for_dim_in_max_and_min_as_in_torch(rng, name):
+    """Issue 17, idiom 6: ``x.max(axis=1)`` is (values, indices) in PyTorch, so [0] is the values."""
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4))
+    for kwargs in (dict(axis=1), dict(axis=0, keepdims=True), dict(dim=1, keepdim=True)):
+        got = getattr(Tensor(x), name)(**kwargs)
+        torch_kwargs = {"dim": kwargs.get("axis", kwargs.get("dim")),
+                        "keepdim": kwargs.get("keepdims", kwargs.get("keepdim", False))}
+        expected = getattr(torch.tensor(x), name)(**torch_kwargs)
+        numpy.testing.assert_array_equal(got[0].numpy(), expected[0].numpy())
+        numpy.testing.assert_array_equal(got[1].numpy(), expected[1].numpy())
+
+
+def test_any_and_all_take_dim_keepdim_and_tuples_as_torch():
+    torch = pytest.importorskip("torch")
+    x = numpy.array([[[0, 1], [0, 0]], [[1, 1], [1, 0]]])
+    for reduction in ("any", "all"):
+        for dim, keepdim in ((1, False), ((0, 2), True), (-1, True)):
+            got = getattr(Tensor(x), reduction)(dim=dim, keepdim=keepdim)
+            expected = getattr(torch.tensor(x), reduction)(dim=dim, keepdim=keepdim)
+            numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+        numpy.testing.assert_array_equal(getattr(Tensor(x), reduction)(axis=1, keepdims=True).numpy(),
+                                         getattr(torch.tensor(x), reduction)(1, True).numpy())
+
+
+def test_reducing_a_0d_tensor_over_dim_0_and_the_mean_of_nothing_as_torch():
+    """sum(0) of a 0-d tensor is the element (its backward divided by zero); a mean over a
+    zero-size dimension is nan (it raised ZeroDivisionError)."""
+    torch = pytest.importorskip("torch")
+    for reduction in ("sum", "mean", "amax"):
+        for dim in (0, -1):
+            x = Tensor(numpy.float64(3.0), requires_grad=True)
+            x_t = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+            y, y_t = getattr(x, reduction)(dim), getattr(x_t, reduction)(dim)
+            y.backward(numpy.float64(0.7))
+            y_t.backward(torch.tensor(0.7, dtype=torch.float64))
+            assert y.shape == tuple(y_t.shape) == ()
+            assert y.item() == y_t.item() and x.grad == x_t.grad.item(), (reduction, dim)
+    empty = numpy.ones((0, 3))
+    for dim in (0, None, (0, 1)):
+        got = Tensor(empty).mean() if dim is None else Tensor(empty).mean(dim)
+        expected = torch.tensor(empty).mean() if dim is None else torch.tensor(empty).mean(dim)
+        numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+    assert Tensor(empty).mean(1).shape == (0,)
 
 
 def test_integer_sums_are_int64_and_integer_means_are_refused_as_in_torch():

@@ -7,7 +7,7 @@ that saved the input for its backward refuses to use the overwritten values.
 Integer inputs of sigmoid, tanh and softmax are computed in float32.
 """
 from minires import backend
-from minires.autograd import Function
+from minires.autograd import Function, refuse_write_to_copied_view
 from minires.functional.casting import floating
 
 
@@ -16,6 +16,7 @@ def _overwrite(name, input):
     if input.requires_grad and input.creator is None:
         raise RuntimeError(f"{name}(inplace=True) on a leaf tensor that requires grad would "
                            "overwrite the values its gradient is for; use inplace=False")
+    refuse_write_to_copied_view(f"{name}(inplace=True)", input)
     # counted before the call, so that the Function notes its output at the new version
     input._version_counter.value += 1
 

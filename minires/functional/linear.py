@@ -1,6 +1,7 @@
 """Matrix multiply and the fully connected layer's function, y = x W^T + b."""
 from minires import backend
 from minires.autograd import Function
+from minires.errors import ShapeError
 from minires.functional.arithmetic import sum_to
 
 
@@ -33,8 +34,12 @@ class MatMul(Function):
 
 def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}; use * for a number")
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != k_b:
+        raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                         f"multiplied ({a.shape[-1]} columns against {k_b} rows)")
     return MatMul()(a, b)
 
 
@@ -66,7 +71,7 @@ def linear(input, weight, bias=None):
     input: (N, *, in) (or (in,)), weight: (out, in), bias: (out,) or None -> (N, *, out).
     """
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"Linear({weight.shape[1]}, {weight.shape[0]}): expected input "
+        raise ShapeError(f"Linear({weight.shape[1]}, {weight.shape[0]}): expected input "
                          f"(N, {weight.shape[1]}), got {tuple(input.shape)}; any (*, "
                          f"{weight.shape[1]}) will do: the last dimension holds the features")
     if bias is None:

@@ -11,7 +11,8 @@ pair ``(values, indices)``, as in the accuracy idiom
     _, predicted = logits.max(1)                 # (N,) class indices
     correct = (predicted == labels).sum().item()
 
-``x.max(axis=1)`` keeps NumPy's meaning, the values alone (PyTorch's ``amax``).
+``axis`` is another name for ``dim`` (as in PyTorch): ``x.max(axis=1)`` is the
+pair too; ``amax`` gives the values alone.
 """
 from collections import namedtuple
 
@@ -34,7 +35,7 @@ def _axis(dim, keepdim, axis, keepdims):
 
 def _restore_reduced_axes(gy, x_shape, axis, keepdims):
     """Reshape a reduction's gradient so it broadcasts against the input again."""
-    if keepdims or axis is None:
+    if keepdims or axis is None or not x_shape:     # a 0-d input: dim 0 or -1 is the element
         return gy.reshape((1,) * len(x_shape)) if axis is None else gy
     axes = (axis,) if isinstance(axis, int) else axis
     shape = list(x_shape)
@@ -70,8 +71,8 @@ def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
         raise RuntimeError(f"mean() of a {input.dtype} tensor: PyTorch needs a floating dtype "
                            "here too; convert first, e.g. x.float().mean()")
     total = Sum(*_axis(dim, keepdim, axis, keepdims))(input)
-    count = input.numel() // total.numel()
-    return total * (1.0 / count)
+    count = input.numel() // total.numel() if total.numel() else 0
+    return total * (1.0 / count if count else float("nan"))     # over no elements: nan, as PyTorch
 
 
 class Max(Function):
@@ -153,18 +154,20 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])    # torch.re
 def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """``x.max()``: the maximum (0-d). ``x.max(dim)``: ``(values, indices)`` along ``dim``.
 
-    ``axis=`` gives the values alone, as NumPy's ``max`` (and PyTorch's ``amax``).
+    ``axis`` and ``keepdims`` are other names for ``dim`` and ``keepdim``, as in PyTorch.
     """
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     if dim is None:
-        return amax(input, None, keepdim, axis=axis, keepdims=keepdims)
-    return _pick(argmax, input, *_axis(dim, keepdim, axis, keepdims))
+        return amax(input, None, keepdim)
+    return _pick(argmax, input, dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """``x.min()``: the minimum (0-d). ``x.min(dim)``: ``(values, indices)`` along ``dim``."""
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     if dim is None:
-        return amin(input, None, keepdim, axis=axis, keepdims=keepdims)
-    return _pick(argmin, input, *_axis(dim, keepdim, axis, keepdims))
+        return amin(input, None, keepdim)
+    return _pick(argmin, input, dim, keepdim)
 
 
 def _pick(arg, input, dim, keepdim):
@@ -185,11 +188,13 @@ def argmin(input, dim=None, keepdim=False):
     return Tensor(input.data.argmin(axis=dim, keepdims=keepdim))
 
 
-def all(input, dim=None, keepdim=False):
-    """Whether every element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+def all(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Whether every element (along ``dim``, an int or a tuple) is nonzero: a bool tensor, no gradient."""
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     return Tensor(input.data.all(axis=dim, keepdims=keepdim))
 
 
-def any(input, dim=None, keepdim=False):
-    """Whether some element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+def any(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Whether some element (along ``dim``, an int or a tuple) is nonzero: a bool tensor, no gradient."""
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     return Tensor(input.data.any(axis=dim, keepdims=keepdim))

@@ -7,6 +7,7 @@ way only, autograd -> functional (DeZero's ``setup_variable`` does the same).
 """
 import numpy
 
+from minires import backend
 from minires.autograd import Tensor
 from minires.functional import activation, arithmetic, casting, comparison, linear, loss, reduction, shaping
 
@@ -77,6 +78,9 @@ Tensor.all = reduction.all
 Tensor.any = reduction.any
 
 Tensor.to = casting.to
+Tensor.device = property(lambda self: backend.active_device())
+Tensor.cpu = lambda self: casting.to(self, "cpu")
+Tensor.cuda = lambda self, device=None: casting.to(self, "cuda" if device is None else device)
 Tensor.float = lambda self: casting.to(self, numpy.float32)
 Tensor.double = lambda self: casting.to(self, numpy.float64)
 Tensor.long = lambda self: casting.to(self, numpy.int64)
