@@ -24,7 +24,27 @@ from minires.backend import get_backend, set_backend, to_device, to_host
 from minires.checkpoint import load_checkpoint, save_checkpoint
 from minires.dtypes import *  # noqa: F403 (minires.float32, minires.int64, ...)
 from minires.errors import ShapeError
-from minires.functional.joining import cat, stack
+from minires.factories import (
+    arange,
+    empty,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from minires.functional.arithmetic import log1p, square
+from minires.functional.joining import cat, chunk, split, stack
+from minires.functional.reduction import std, var
+from minires.functional.selection import gather, index_select, masked_fill, maximum, minimum, where
+from minires.functional.shaping import clone
 from minires.gradcheck import GradcheckError, gradcheck
 from minires.seeding import manual_seed
 from minires.speed import profiler
@@ -32,8 +52,11 @@ from minires.summary import summary
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 __all__ = [
-    "Function", "GradcheckError", "ShapeError", "Tensor", "backward", "cat", "device", "distributed",
-    "functional",
+    "Function", "GradcheckError", "ShapeError", "Tensor", "arange", "backward", "cat", "chunk",
+    "clone", "device", "distributed", "empty", "eye", "full", "full_like", "functional", "gather",
+    "index_select", "linspace", "log1p", "masked_fill", "maximum", "minimum", "ones", "ones_like",
+    "rand", "randint", "randn", "split", "square", "std", "tensor", "var", "where", "zeros",
+    "zeros_like",
     "get_backend", "gradcheck", "is_grad_enabled", "load_checkpoint", "load_torch_state_dict",
     "manual_seed", "models", "nn", "no_grad", "optim", "profiler", "save_checkpoint",
     "save_torch_state_dict", "set_backend", "speed", "stack", "summary", "to_device", "to_host",

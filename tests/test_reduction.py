@@ -212,3 +212,26 @@ def test_reduction_argument_errors():
         x.max(2)
     with pytest.raises(IndexError):
         x.argmax(dim=-3)
+
+
+# --- issue 17: var and std ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs", [{}, {"dim": 1}, {"dim": (0, 2), "keepdim": True}, {"unbiased": False},
+                                    {"dim": 0, "correction": 0}, {"dim": -1, "correction": 2}])
+def test_var_and_std_match_torch(rng, kwargs):
+    pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4, 5))
+    same_as_torch(lambda x: x.var(**kwargs), lambda x: x.var(**kwargs), x)
+    same_as_torch(lambda x: x.std(**kwargs), lambda x: x.std(**kwargs), x)
+
+
+def test_var_and_std_gradcheck(rng):
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert minires.gradcheck(lambda x: x.var(1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.std(dim=0, unbiased=False, keepdim=True), [x], **TOL)
+
+
+@pytest.mark.filterwarnings("ignore:var()", "ignore:invalid value")
+def test_var_of_one_element_is_nan_as_torch():
+    torch = pytest.importorskip("torch")
+    assert numpy.isnan(Tensor(numpy.ones(1)).var().item()) and torch.ones(1).var().isnan()

@@ -192,3 +192,31 @@ def test_dimension_out_of_range_is_an_index_error_as_in_torch():
         x.squeeze(2)
     with pytest.raises(IndexError, match=r"range of \[-3, 2\], but got 3"):
         x.unsqueeze(3)
+
+
+# --- issue 17: expand, repeat, clone ------------------------------------------------------------
+
+def test_expand_repeat_clone_gradcheck(rng):
+    assert minires.gradcheck(lambda x: x.expand(2, 3, 4), [leaf(rng, 3, 1)], **TOL)
+    assert minires.gradcheck(lambda x: x.expand(-1, 4) * x, [leaf(rng, 3, 1)], **TOL)
+    assert minires.gradcheck(lambda x: x.repeat(2, 1, 3), [leaf(rng, 2, 2)], **TOL)
+    assert minires.gradcheck(lambda x: x.clone() * x, [leaf(rng, 2, 3)], **TOL)
+
+
+def test_expand_repeat_clone_match_torch(rng):
+    pytest.importorskip("torch")
+    x = rng.standard_normal((3, 1))
+    for call in (lambda x: x.expand(2, 3, 5), lambda x: x.expand(-1, 2), lambda x: x.repeat(2, 3),
+                 lambda x: x.repeat(2, 1, 2), lambda x: x.expand_as(x.repeat(1, 4)), lambda x: x.clone()):
+        same_as_torch(call, call, x)
+    with pytest.raises(RuntimeError):
+        Tensor(x).repeat(2)
+    with pytest.raises(RuntimeError):
+        Tensor(x).expand(3)
+
+
+def test_clone_is_new_memory_that_later_changes_do_not_reach():
+    x = Tensor(numpy.zeros(3))
+    copy = x.clone()
+    x.add_(1.0)
+    numpy.testing.assert_array_equal(copy.numpy(), [0, 0, 0])

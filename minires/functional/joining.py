@@ -68,3 +68,26 @@ def stack(tensors, dim=0):
     if len(set(shapes)) > 1:
         raise ValueError(f"stack(): tensors must all have the same shape, got {shapes}")
     return Stack(wrap_dim(dim, tensors[0].ndim + 1))(*tensors)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """PyTorch's ``torch.split``: parts of ``split_size`` along ``dim`` (the last may be shorter), or
+    of the sizes in a list. Each part is ``tensor[..., start:stop]``, a view; gradients add up."""
+    axis = wrap_dim(dim, tensor.ndim)
+    size = tensor.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [min(step, size - start) for start in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != size:
+            raise ValueError(f"split(): sections {sizes} must add up to the size {size} of dimension {dim}")
+    ends = list(itertools.accumulate(sizes))
+    before = (slice(None),) * axis
+    return tuple(tensor[before + (slice(end - n, end),)] for n, end in zip(sizes, ends))
+
+
+def chunk(input, chunks, dim=0):
+    """PyTorch's ``torch.chunk``: at most ``chunks`` parts of ceil(size / chunks) along ``dim``."""
+    size = input.shape[wrap_dim(dim, input.ndim)]
+    return split(input, max(-(-size // chunks), 1), dim)

@@ -1,4 +1,5 @@
-"""Reductions over dimensions: sum, mean, max and min (amax, amin), argmax and argmin, all, any.
+"""Reductions over dimensions: sum, mean, var and std, max and min (amax, amin), argmax and
+argmin, all, any.
 
 Each takes PyTorch's ``dim=`` / ``keepdim=`` or NumPy's ``axis=`` / ``keepdims=``;
 ``dim`` may be an int or a tuple of ints. A reduction's gradient has the
@@ -73,6 +74,26 @@ def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     total = Sum(*_axis(dim, keepdim, axis, keepdims))(input)
     count = input.numel() // total.numel() if total.numel() else 0
     return total * (1.0 / count if count else float("nan"))     # over no elements: nan, as PyTorch
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """PyTorch's ``x.var``: sum((x - mean)^2) / (n - correction) over ``dim`` (all by default).
+
+    ``correction`` is 1 unless given (Bessel's, the unbiased estimate); ``unbiased=False``
+    means 0. Built from sum and mean, so its gradient is theirs:
+    d var / dx_i = 2 (x_i - mean) / (n - correction). n - correction <= 0 gives inf or nan.
+    """
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    deviation = input - mean(input, dim, keepdim=True)
+    total = sum(deviation * deviation, dim, keepdim)
+    n = input.numel() // total.numel() if total.numel() else 0
+    return total * (1.0 / (n - correction) if n > correction else float("inf"))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """The square root of ``var`` (same arguments)."""
+    return var(input, dim, unbiased, keepdim, correction=correction) ** 0.5
 
 
 class Max(Function):

@@ -13,6 +13,7 @@ import numpy
 from minires import backend
 from minires.autograd import Function, Tensor
 from minires.errors import ShapeError
+from minires.functional.arithmetic import sum_to
 
 
 class Reshape(Function):
@@ -193,3 +194,71 @@ def flatten(input, start_dim=1, end_dim=-1):
         raise ValueError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
     shape = input.shape[:start] + (math.prod(input.shape[start:end + 1]),) + input.shape[end + 1:]
     return reshape(input, shape)
+
+
+class Expand(Function):
+    """x broadcast to ``shape`` without copying (a read-only view); backward sums gy back to x's shape."""
+    output_may_view = True
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return backend.get_array_module().broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.x_shape)
+
+
+def expand(x, shape):
+    """PyTorch's ``x.expand(*sizes)``: size-1 dimensions stretched, new ones in front; -1 keeps a size."""
+    leading = len(shape) - x.ndim
+    if leading < 0:
+        raise ShapeError(f"expand{tuple(shape)} of a tensor of shape {tuple(x.shape)}: give at least "
+                         f"{x.ndim} sizes")
+    shape = tuple(x.shape[d - leading] if n == -1 and d >= leading else n for d, n in enumerate(shape))
+    return Expand(shape)(x)
+
+
+class Repeat(Function):
+    """x tiled ``repeats`` times along each dimension, as ``torch.Tensor.repeat`` (NumPy's ``tile``).
+
+    x: (S_0, ..., S_k) (padded with leading 1s to len(repeats)), y: (R_0 S_0, ..., R_k S_k).
+    Backward sums the R_d copies: gy seen as (R_0, S_0, ..., R_k, S_k), summed over the R axes.
+    """
+
+    def __init__(self, repeats):
+        self.repeats = repeats
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return backend.get_array_module().tile(x, self.repeats)
+
+    def backward(self, gy):
+        sizes = (1,) * (len(self.repeats) - len(self.x_shape)) + tuple(self.x_shape)
+        split = [n for pair in zip(self.repeats, sizes) for n in pair]     # (R_0, S_0, R_1, S_1, ...)
+        summed = gy.reshape(split).sum(axis=tuple(range(0, len(split), 2)))  # (S_0, ..., S_k)
+        return summed.reshape(self.x_shape)
+
+
+def repeat(x, repeats):
+    if len(repeats) < x.ndim:
+        raise ShapeError(f"repeat{tuple(repeats)} of a tensor of shape {tuple(x.shape)}: give at "
+                         f"least {x.ndim} numbers of repeats")
+    return Repeat(tuple(repeats))(x)
+
+
+class Clone(Function):
+    """A copy in new memory, still in the graph: y = x, gx = gy."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+def clone(x):
+    """PyTorch's ``x.clone()``: a copy that later in-place changes of ``x`` do not reach."""
+    return Clone()(x)

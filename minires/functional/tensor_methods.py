@@ -9,7 +9,19 @@ import numpy
 
 from minires import backend
 from minires.autograd import Tensor
-from minires.functional import activation, arithmetic, casting, comparison, linear, loss, reduction, shaping
+from minires.functional import (
+    activation,
+    arithmetic,
+    casting,
+    comparison,
+    inplace,
+    joining,
+    linear,
+    loss,
+    reduction,
+    selection,
+    shaping,
+)
 
 
 def _shape(shape):
@@ -40,6 +52,25 @@ Tensor.exp = arithmetic.exp
 Tensor.log = arithmetic.log
 Tensor.sqrt = arithmetic.sqrt
 Tensor.clamp = Tensor.clip = arithmetic.clamp
+Tensor.log1p = arithmetic.log1p
+Tensor.square = arithmetic.square
+Tensor.maximum = selection.maximum
+Tensor.minimum = selection.minimum
+Tensor.where = lambda self, condition, other: selection.where(condition, self, other)
+Tensor.masked_fill = selection.masked_fill
+Tensor.gather = selection.gather
+Tensor.index_select = selection.index_select
+
+# in place (functional/inplace.py): each returns the tensor itself
+Tensor.add_ = inplace.add_
+Tensor.sub_ = inplace.sub_
+Tensor.mul_ = inplace.mul_
+Tensor.div_ = inplace.div_
+Tensor.clamp_ = Tensor.clip_ = inplace.clamp_
+Tensor.fill_ = inplace.fill_
+Tensor.zero_ = inplace.zero_
+Tensor.copy_ = inplace.copy_
+Tensor.bernoulli_ = inplace.bernoulli_
 Tensor.__matmul__ = linear.matmul
 Tensor.__rmatmul__ = lambda self, other: linear.matmul(other, self)
 
@@ -65,9 +96,17 @@ Tensor.unsqueeze = shaping.unsqueeze
 Tensor.transpose = _transpose
 Tensor.permute = lambda self, *dims: shaping.transpose(self, _shape(dims))
 Tensor.T = property(lambda self: shaping.transpose(self, None))
+Tensor.expand = lambda self, *sizes: shaping.expand(self, _shape(sizes))
+Tensor.expand_as = lambda self, other: shaping.expand(self, other.shape)
+Tensor.repeat = lambda self, *sizes: shaping.repeat(self, _shape(sizes))
+Tensor.clone = shaping.clone
+Tensor.split = joining.split
+Tensor.chunk = joining.chunk
 
 Tensor.sum = reduction.sum
 Tensor.mean = reduction.mean
+Tensor.var = reduction.var
+Tensor.std = reduction.std
 Tensor.max = reduction.max
 Tensor.min = reduction.min
 Tensor.amax = reduction.amax
