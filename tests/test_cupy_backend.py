@@ -331,6 +331,7 @@ def small_workload():
         rng.standard_normal((2, 2)), requires_grad=True, dtype=numpy.float64)])
 
     layer_options_workload(rng)
+    pytorch_idioms_workload(rng)
     model.eval()
     minires.summary(model, (3, 8, 8), print_fn=lambda line: None)
     with minires.no_grad():
@@ -368,6 +369,37 @@ def layer_options_workload(rng):
     model.eval()
     with minires.no_grad():
         model(x)
+
+
+def pytorch_idioms_workload(rng):
+    """Issue 17's idioms and names, forward and backward: a view of channels-last memory, Tensors
+    inside an index, max(axis=), .to(device), the factories, the selections, expand / repeat /
+    clone, split / chunk, var / std, log1p / square and the in-place forms."""
+    device = minires.zeros(1).device
+    x = minires.randn(2, 3, 4, 4, dtype=minires.float64, device=device).to(device)
+    x.requires_grad = True
+    pooled = F.max_pool2d(x, 2)                                              # (2, 3, 2, 2)
+    flat = pooled.view(pooled.size(0), -1)                                   # a copy: channels-last
+    rows, cols = minires.tensor([1, 0, 1]), minires.arange(3)
+    picked = flat[rows, cols] + x[1, :, minires.tensor([0, 3]), 0:2].sum()
+    mask = flat > 0
+    chosen = minires.where(mask, flat, 0.1 * flat).masked_fill(~mask, 0.5) \
+        + minires.maximum(flat, flat.mean(1, keepdim=True)) + minires.minimum(flat, minires.zeros(1))
+    gathered = flat.gather(1, minires.tensor([[0, 2], [1, 1]])).sum() \
+        + flat.index_select(1, minires.tensor([3, 3, 0])).sum()
+    shaped = flat[:, :1].expand(2, 5).sum() + flat.repeat(2, 1).sum() + flat.clone().square().sum() \
+        + sum(part.sum() for part in flat.split([5, 7], 1)) + flat.chunk(2)[1].sum()
+    stats = flat.var(1).sum() + flat.std(dim=0, unbiased=False).sum() + (flat * flat).log1p().sum()
+    in_place = (flat * 1.0).mul_(2).add_(flat, alpha=0.5).sub_(1).div_(3).clamp_(-1, 1).sum() \
+        + (flat * 1.0).copy_(flat.amax(axis=1, keepdims=True)).sum() + (flat * 1.0).zero_().sum()
+    values, indices = flat.max(axis=1)
+    total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum()
+    total.backward()
+    with minires.no_grad():
+        minires.ones(3, 2).fill_(2).bernoulli_(0.5)
+    minires.full((2,), 1.5) + minires.ones_like(values) + minires.zeros_like(values) \
+        + minires.linspace(0, 1, 2) + minires.eye(2)[0] + minires.rand(2) + minires.randint(3, (2,)) \
+        + minires.empty(2).fill_(0) + minires.full_like(values, 2) + indices
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,9 @@ class Gather(Function):
     def backward(self, gy):
         xp = backend.get_array_module()
         gx = xp.zeros(self.x_shape, dtype=gy.dtype)
-        positions = list(xp.indices(self.index.shape, sparse=True))    # each index's own place
+        ndim = self.index.ndim
+        positions = [xp.arange(n).reshape([n if e == d else 1 for e in range(ndim)])   # (1, .., n, .., 1)
+                     for d, n in enumerate(self.index.shape)]       # each entry's own place
         positions[self.axis] = self.index
         xp.add.at(gx, tuple(positions), gy)
         return gx
