@@ -374,7 +374,8 @@ def layer_options_workload(rng):
 def pytorch_idioms_workload(rng):
     """Issue 17's idioms and names, forward and backward: a view of channels-last memory, Tensors
     inside an index, max(axis=), .to(device), the factories, the selections, expand / repeat /
-    clone, split / chunk, var / std, log1p / square and the in-place forms."""
+    clone, split / chunk, var / std, log1p / square, the in-place forms, the new losses, layer
+    norm, pad, silu / elu / softplus, embedding and one_hot, gradient clipping and initialisers."""
     device = minires.zeros(1).device
     x = minires.randn(2, 3, 4, 4, dtype=minires.float64, device=device).to(device)
     x.requires_grad = True
@@ -393,8 +394,25 @@ def pytorch_idioms_workload(rng):
     in_place = (flat * 1.0).mul_(2).add_(flat, alpha=0.5).sub_(1).div_(3).clamp_(-1, 1).sum() \
         + (flat * 1.0).copy_(flat.amax(axis=1, keepdims=True)).sum() + (flat * 1.0).zero_().sum()
     values, indices = flat.max(axis=1)
-    total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum()
+    labels, targets = minires.tensor([2, 0]), flat.detach().sigmoid()
+    losses = F.mse_loss(flat, targets) + F.l1_loss(flat, targets) + F.smooth_l1_loss(flat, targets) \
+        + F.binary_cross_entropy(flat.sigmoid(), targets) + nn.BCEWithLogitsLoss(pos_weight=targets[0])(
+            flat, targets) + nn.NLLLoss(weight=minires.ones(12, dtype=minires.float64))(
+            F.log_softmax(flat, 1), labels)
+    layers = nn.LayerNorm(12).double()(flat).sum() + F.layer_norm(flat, (12,)).sum() \
+        + F.pad(pooled, (1, 0, -1, 2), value=0.5).sum() + F.silu(flat).sum() + F.elu(flat).sum() \
+        + nn.Softplus(2.0, 1.0)(flat).sum() + F.embedding(labels, flat.T).sum()
+    F.one_hot(labels, 3).sum() + F.one_hot(labels).sum()
+    total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
+        + layers
     total.backward()
+    nn.utils.clip_grad_norm_([x], 1.0)
+    nn.utils.clip_grad_norm_([x], 1.0, norm_type="inf")
+    nn.utils.clip_grad_value_([x], 0.01)
+    embedded = nn.Embedding(5, 2, padding_idx=0)
+    embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
+    for initialise in (nn.init.kaiming_normal_, nn.init.xavier_normal_, nn.init.trunc_normal_):
+        initialise(embedded.weight)
     with minires.no_grad():
         minires.ones(3, 2).fill_(2).bernoulli_(0.5)
     minires.full((2,), 1.5) + minires.ones_like(values) + minires.zeros_like(values) \

@@ -13,12 +13,26 @@ from minires.functional import tensor_methods  # noqa: F401  (gives Tensor its o
 from minires.functional.activation import leaky_relu, relu, sigmoid, softmax, tanh
 from minires.functional.conv import conv2d
 from minires.functional.dropout import dropout
+from minires.functional.embedding import embedding, one_hot
+from minires.functional.layer_norm import layer_norm
 from minires.functional.linear import linear
 from minires.functional.loss import cross_entropy, log_softmax
 from minires.functional.norm import batch_norm
+from minires.functional.padding import pad
+from minires.functional.pointwise_loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from minires.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minires.functional.shaping import flatten
+from minires.functional.smooth_activation import elu, silu, softplus
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "dropout",
-           "flatten", "leaky_relu", "linear", "log_softmax", "max_pool2d", "relu", "sigmoid",
-           "softmax", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "elu", "embedding",
+           "flatten", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d",
+           "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss",
+           "softmax", "softplus", "tanh"]

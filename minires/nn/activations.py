@@ -53,3 +53,41 @@ class Softmax(Module):
 
     def __repr__(self):
         return f"Softmax(dim={self.dim})"
+
+
+class SiLU(Module):
+    """x * sigmoid(x) element-wise (the swish), any shape."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+    def __repr__(self):
+        return "SiLU()"
+
+
+class ELU(Module):
+    """x where x > 0, else alpha * (e^x - 1), element-wise, any shape."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def __repr__(self):
+        return f"ELU(alpha={self.alpha})"
+
+
+class Softplus(Module):
+    """log(1 + e^(beta x)) / beta element-wise, linear where beta x > threshold, any shape."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def __repr__(self):
+        return f"Softplus(beta={self.beta}, threshold={self.threshold})"
