@@ -7,6 +7,10 @@ change made by hand between epochs carries on, as in PyTorch:
     StepLR              lr = lr * gamma               at every step_size-th epoch
     MultiStepLR         lr = lr * gamma               at each milestone
     CosineAnnealingLR   lr = eta_min + (lr - eta_min) * (1 + cos(pi e / T)) / (1 + cos(pi (e-1) / T))
+    ExponentialLR       lr = lr * gamma               every epoch
+    LinearLR            lr = lr * (1 + (end - start) / (T start + (e - 1)(end - start)))   up to T
+    LambdaLR            lr = base_lr * lr_lambda(e)   (not chained)
+    ReduceLROnPlateau   lr = lr * factor              when the metric stops improving
 
 The cosine rule is the recursive form of ``eta_min + (base_lr - eta_min) * (1 + cos(pi e / T)) / 2``
 (e the epoch, T = T_max), computed as PyTorch computes it, so the rates agree to the last bit.
@@ -117,3 +121,122 @@ class CosineAnnealingLR(LRScheduler):
                     for base_lr, group in zip(self.base_lrs, groups)]
         return [(1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
                 * (group["lr"] - self.eta_min) + self.eta_min for group in groups]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer, gamma):
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+
+class LambdaLR(LRScheduler):
+    """lr = base_lr * lr_lambda(epoch), one function for all groups or one per group.
+
+    As PyTorch, the rate of epoch 0 is set at construction. Its state leaves the
+    functions out (they are code, not numbers).
+    """
+
+    def __init__(self, optimizer, lr_lambda):
+        groups = optimizer.param_groups
+        one_each = isinstance(lr_lambda, (list, tuple))
+        self.lr_lambdas = list(lr_lambda) if one_each else [lr_lambda] * len(groups)
+        if len(self.lr_lambdas) != len(groups):
+            raise ValueError(f"LambdaLR: {len(self.lr_lambdas)} functions for {len(groups)} parameter groups")
+        super().__init__(optimizer)
+        for group, lr in zip(groups, self.get_lr()):
+            group["lr"] = lr
+        self.last_lr = [group["lr"] for group in groups]
+
+    def get_lr(self):
+        return [base_lr * lmbda(self.last_epoch) for base_lr, lmbda in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self):
+        return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
+
+
+class LinearLR(LRScheduler):
+    """From ``start_factor`` * lr to ``end_factor`` * lr in a straight line over ``total_iters``
+    epochs, then constant; the rate of epoch 0 is set at construction, as in PyTorch."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1], "
+                             f"got {start_factor} and {end_factor}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+        for group in optimizer.param_groups:
+            group["lr"] *= start_factor
+        self.last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def get_lr(self):
+        e, start, end, total = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
+        if e > total:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        factor = 1 + (end - start) / (total * start + (e - 1) * (end - start))   # PyTorch's recursion
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+
+class ReduceLROnPlateau:
+    """Multiply the rate by ``factor`` once the metric has not improved for ``patience`` epochs.
+
+    ``step(metric)`` after each evaluation. "Improved" means below best * (1 - threshold)
+    (mode "min", threshold_mode "rel"; "abs": below best - threshold; mode "max" mirrors
+    both); after a reduction, ``cooldown`` epochs pass before counting again; a rate never
+    goes below ``min_lr``, and a change smaller than ``eps`` is not made, as PyTorch.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be below 1, got {factor}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and threshold_mode "
+                             f"'rel' or 'abs', got {mode!r} and {threshold_mode!r}")
+        groups = optimizer.param_groups
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.eps = cooldown, eps
+        self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self.last_lr = [group["lr"] for group in groups]
+
+    def _improves(self, metric):
+        if self.threshold_mode == "rel":
+            scale = 1 - self.threshold if self.mode == "min" else 1 + self.threshold
+            bound = self.best * scale
+        else:
+            bound = self.best - self.threshold if self.mode == "min" else self.best + self.threshold
+        return metric < bound if self.mode == "min" else metric > bound
+
+    def step(self, metrics):
+        metric = float(metrics)
+        self.last_epoch += 1
+        if self._improves(metric):
+            self.best, self.num_bad_epochs = metric, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0         # epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                new_lr = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self.last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self.last_lr)
+
+    def state_dict(self):
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state):
+        vars(self).update(state)
