@@ -42,9 +42,28 @@ from minires.factories import (
 )
 from minires.functional.arithmetic import log1p, square
 from minires.functional.joining import cat, chunk, split, stack
-from minires.functional.reduction import std, var
-from minires.functional.selection import gather, index_select, masked_fill, maximum, minimum, where
-from minires.functional.shaping import clone
+from minires.functional.ordering import argsort, sort, topk
+from minires.functional.reduction import cumsum, logsumexp, norm, prod, std, var
+from minires.functional.rounding import (
+    ceil,
+    floor,
+    floor_divide,
+    remainder,
+    round,  # noqa: F401  (not in __all__: it would hide the builtin)
+    sign,
+)
+from minires.functional.selection import (
+    gather,
+    index_select,
+    masked_fill,
+    maximum,
+    minimum,
+    scatter,
+    scatter_add,
+    where,
+)
+from minires.functional.shaping import clone, flip, roll, tril, triu
+from minires.functional.trigonometry import cos, sin
 from minires.gradcheck import GradcheckError, gradcheck
 from minires.seeding import manual_seed
 from minires.speed import profiler
@@ -56,7 +75,9 @@ __all__ = [
     "clone", "device", "distributed", "empty", "eye", "full", "full_like", "functional", "gather",
     "index_select", "linspace", "log1p", "masked_fill", "maximum", "minimum", "ones", "ones_like",
     "rand", "randint", "randn", "split", "square", "std", "tensor", "var", "where", "zeros",
-    "zeros_like",
+    "zeros_like", "argsort", "ceil", "cos", "cumsum", "flip", "floor", "floor_divide", "logsumexp",
+    "norm", "prod", "remainder", "roll", "scatter", "scatter_add", "sign", "sin", "sort", "topk",
+    "tril", "triu",
     "get_backend", "gradcheck", "is_grad_enabled", "load_checkpoint", "load_torch_state_dict",
     "manual_seed", "models", "nn", "no_grad", "optim", "profiler", "save_checkpoint",
     "save_torch_state_dict", "set_backend", "speed", "stack", "summary", "to_device", "to_host",

@@ -403,8 +403,17 @@ def pytorch_idioms_workload(rng):
         + F.pad(pooled, (1, 0, -1, 2), value=0.5).sum() + F.silu(flat).sum() + F.elu(flat).sum() \
         + nn.Softplus(2.0, 1.0)(flat).sum() + F.embedding(labels, flat.T).sum()
     F.one_hot(labels, 3).sum() + F.one_hot(labels).sum()
+    maths = flat.sort(1, descending=True).values.sum() + flat.topk(3).values.sum() + flat.prod(1).sum() \
+        + flat.prod().sum() + flat.logsumexp(1).sum() + flat.cumsum(1).sum() + flat.norm() \
+        + flat.norm(1, dim=1).sum() + flat.norm(float("inf")) + flat.flip(1).roll(2, 1)[:, :2].tril().sum() \
+        + flat[:, :2].triu(1).sum() + (flat.sin() * flat.cos()).sum() + (flat % 0.7).sum() \
+        + (flat.floor() + flat.ceil() + flat.round() + flat.sign() + flat // 2).sum() \
+        + flat.scatter_add(1, minires.tensor([[0, 0], [1, 2]]), flat[:, :2]).sum() \
+        + flat.scatter(1, minires.tensor([[0, 1], [2, 3]]), flat[:, 2:4]).sum()
+    flat.argsort(0)
+    (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
     total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
-        + layers
+        + layers + maths
     total.backward()
     nn.utils.clip_grad_norm_([x], 1.0)
     nn.utils.clip_grad_norm_([x], 1.0, norm_type="inf")

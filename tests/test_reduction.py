@@ -235,3 +235,38 @@ def test_var_and_std_gradcheck(rng):
 def test_var_of_one_element_is_nan_as_torch():
     torch = pytest.importorskip("torch")
     assert numpy.isnan(Tensor(numpy.ones(1)).var().item()) and torch.ones(1).var().isnan()
+
+
+# --- issue 17: prod, logsumexp, cumsum, norm ----------------------------------------------------
+
+def test_prod_logsumexp_cumsum_norm_gradcheck(rng):
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    with_zero = Tensor(numpy.array([[1.5, 0.0, -2.0], [0.0, 0.0, 3.0]]), requires_grad=True)
+    assert minires.gradcheck(lambda x: x.prod(1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.prod(), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.prod(dim=1), [with_zero], **TOL)     # one zero, two zeros
+    assert minires.gradcheck(lambda x: x.logsumexp(1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.cumsum(0), [x], **TOL)
+    for p in (2, 1, 3, float("inf")):
+        assert minires.gradcheck(lambda x: x.norm(p, dim=1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.norm(), [x], **TOL)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")     # the log of 0 of a row of -inf
+def test_prod_logsumexp_cumsum_norm_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4))
+    x[1, 2] = 0.0
+    for call in (lambda x: x.prod(), lambda x: x.prod(0), lambda x: x.prod(1, keepdim=True),
+                 lambda x: x.logsumexp(1), lambda x: x.logsumexp((0, 1), keepdim=True),
+                 lambda x: x.cumsum(1), lambda x: x.cumsum(-2), lambda x: x.norm(),
+                 lambda x: x.norm(2, 1), lambda x: x.norm(1, dim=0, keepdim=True),
+                 lambda x: x.norm(float("inf"), 1), lambda x: (x * 0).norm(dim=1)):
+        same_as_torch(call, call, x)
+    for values in (numpy.array([[1, 2], [3, 4]], numpy.int32), numpy.array([True, True, False])):
+        for call in (lambda x: x.prod(), lambda x: x.cumsum(0)):
+            got, expected = call(Tensor(values)), call(torch.tensor(values))
+            assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+            numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+    big = numpy.array([[1000.0, 1000.0], [-numpy.inf, -numpy.inf]])
+    same_as_torch(lambda x: x.logsumexp(1), lambda x: x.logsumexp(1), big, grad=False)

@@ -73,3 +73,22 @@ def test_bad_conditions_and_indices_are_refused():
         x.gather(1, Tensor(numpy.array([0, 1])))
     with pytest.raises(ValueError, match="1-D"):
         x.index_select(0, Tensor(numpy.zeros((2, 2), numpy.int64)))
+
+
+def test_scatter_and_scatter_add_gradcheck_and_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    index = numpy.array([[0, 2, 2], [1, 1, 0]])            # scatter_add: repeats add up
+    distinct = numpy.array([[0, 2, 1], [1, 0, 2]])         # scatter: each place written once
+    assert minires.gradcheck(lambda x, s: x.scatter_add(1, Tensor(index), s),
+                             [leaf(rng, 2, 4), leaf(rng, 2, 3)], **TOL)
+    assert minires.gradcheck(lambda x, s: x.scatter(1, Tensor(distinct), s),
+                             [leaf(rng, 2, 4), leaf(rng, 2, 3)], **TOL)
+    same_as_torch(lambda x, s: x.scatter_add(1, Tensor(index), s),
+                  lambda x, s: x.scatter_add(1, torch.tensor(index), s),
+                  rng.standard_normal((2, 4)), rng.standard_normal((2, 3)))
+    same_as_torch(lambda x, s: x.scatter(0, Tensor(distinct[:, :2]), s),
+                  lambda x, s: x.scatter(0, torch.tensor(distinct[:, :2]), s),
+                  rng.standard_normal((3, 2)), rng.standard_normal((2, 2)))
+    same_as_torch(lambda x: minires.scatter(x, 1, Tensor(distinct), value=-1.0),
+                  lambda x: torch.scatter(x, 1, torch.tensor(distinct), value=-1.0),
+                  rng.standard_normal((2, 3)))

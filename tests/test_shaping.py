@@ -220,3 +220,12 @@ def test_clone_is_new_memory_that_later_changes_do_not_reach():
     copy = x.clone()
     x.add_(1.0)
     numpy.testing.assert_array_equal(copy.numpy(), [0, 0, 0])
+
+
+def test_flip_roll_tril_triu_gradcheck_and_match_torch(rng):
+    pytest.importorskip("torch")
+    for call in (lambda x: x.flip(0), lambda x: x.flip(0, 2), lambda x: x.roll(1), lambda x: x.roll(-2, 1),
+                 lambda x: x.roll((1, 2), (0, 2)), lambda x: x.tril(), lambda x: x.triu(1),
+                 lambda x: x.tril(-1)):
+        assert minires.gradcheck(call, [leaf(rng, 2, 3, 3)], **TOL)
+        same_as_torch(call, call, rng.standard_normal((2, 3, 3)))

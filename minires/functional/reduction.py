@@ -21,6 +21,7 @@ import numpy
 
 from minires import backend
 from minires.autograd import Function, Tensor
+from minires.functional.shaping import wrap_dim
 
 
 def _axis(dim, keepdim, axis, keepdims):
@@ -94,6 +95,116 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """The square root of ``var`` (same arguments)."""
     return var(input, dim, unbiased, keepdim, correction=correction) ** 0.5
+
+
+class Prod(Function):
+    """The product over ``axis`` (one int, or all elements for None).
+
+    gx_i = gy * (the product of all the others), computed as the product of those
+    before i times that of those after i (exclusive cumulative products), so a zero
+    among the x_j needs no division by it.
+    """
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x = x
+        return x.prod(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        x = self.x.reshape(-1) if self.axis is None else self.x
+        axis = 0 if self.axis is None else self.axis
+        K = x.shape[axis]
+
+        def part(a, start, stop):           # a[..., start:stop, ...] along axis
+            return a[(slice(None),) * axis + (slice(start, stop),)]
+        one = xp.ones_like(part(x, 0, 1))                                   # (.., 1, ..)
+        before = part(xp.cumprod(xp.concatenate([one, x], axis=axis), axis=axis), 0, K)  # x_0 .. x_(i-1)
+        reversed_after = xp.cumprod(xp.flip(xp.concatenate([x, one], axis=axis), axis), axis=axis)
+        after = xp.flip(part(reversed_after, 0, K), axis)                   # x_(i+1) .. x_(K-1)
+        gy = _restore_reduced_axes(gy, self.x.shape, self.axis, self.keepdims)
+        return gy * (before * after).reshape(self.x.shape)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """PyTorch's ``torch.prod``: over one dimension ``dim``, or all elements; integers as int64."""
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input.dtype.kind in "biu":
+        input = input.to(numpy.int64)
+    if dim is not None and input.ndim:
+        dim = wrap_dim(dim, input.ndim)
+    return Prod(None if not input.ndim else dim, keepdim)(input)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, stably: m + log(sum(exp(x - m))) with m the maximum.
+
+    The maximum is a constant here: the result does not depend on it, so neither does
+    the gradient (softmax(x) along dim).
+    """
+    shift = Tensor(input.data.max(axis=_axis(dim, False, None, None)[0], keepdims=True))
+    xp = backend.get_array_module()
+    shift = Tensor(xp.where(xp.isfinite(shift.data), shift.data, 0))     # all -inf: no shift
+    total = sum((input - shift).exp(), dim, keepdim=True).log() + shift
+    return total if keepdim else total.squeeze(dim)
+
+
+class CumSum(Function):
+    """y_i = x_0 + ... + x_i along ``axis``; gx_i = gy_i + ... + gy_last (the reversed cumsum)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return x.cumsum(axis=self.axis, dtype=numpy.int64 if x.dtype.kind in "biu" else None)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        return xp.flip(xp.flip(gy, self.axis).cumsum(axis=self.axis), self.axis)
+
+
+def cumsum(input, dim):
+    """PyTorch's ``torch.cumsum`` along ``dim``; integers sum as int64."""
+    return CumSum(wrap_dim(dim, input.ndim))(input)
+
+
+class Norm2(Function):
+    """y = sqrt(sum x^2) over ``axis``; gx = gy * x / y, and 0 where y = 0 (as PyTorch)."""
+    saves_inputs = True
+    saves_output = True
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        self.x = x
+        self.y = xp.sqrt((x * x).sum(axis=self.axis, keepdims=True))
+        return self.y if self.keepdims else (self.y.reshape(()) if self.axis is None
+                                             else self.y.squeeze(axis=self.axis))
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        gy = _restore_reduced_axes(gy, self.x.shape, self.axis, self.keepdims)
+        safe = xp.where(self.y == 0, 1, self.y)
+        return xp.where(self.y == 0, 0, gy * self.x / safe).astype(gy.dtype)
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """PyTorch's ``x.norm(p, dim)``: the p-norm of the flattened tensor, or along ``dim``.
+
+    p = 2 (or "fro"): sqrt(sum x^2), gradient 0 at 0; p = inf: max |x|; other p:
+    (sum |x|^p)^(1/p), built from the differentiable parts.
+    """
+    axis = _axis(dim, keepdim, None, None)[0]
+    if p in ("fro", 2, 2.0):
+        return Norm2(axis, keepdim)(input)
+    if p == float("inf"):
+        return amax(input.abs(), dim, keepdim)
+    return sum(input.abs() ** p, dim, keepdim) ** (1.0 / p)
 
 
 class Max(Function):

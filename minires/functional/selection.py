@@ -1,5 +1,5 @@
 """Choosing elements by a condition or by an index: where, masked_fill, maximum and minimum,
-gather and index_select.
+gather and index_select, and their inverse, scatter and scatter_add.
 
     y = minires.where(x > 0, x, 0.1 * x)                  # condition, then the two choices
     scores = scores.masked_fill(padding_mask, -1e9)
@@ -105,12 +105,18 @@ class Gather(Function):
     def backward(self, gy):
         xp = backend.get_array_module()
         gx = xp.zeros(self.x_shape, dtype=gy.dtype)
-        ndim = self.index.ndim
-        positions = [xp.arange(n).reshape([n if e == d else 1 for e in range(ndim)])   # (1, .., n, .., 1)
-                     for d, n in enumerate(self.index.shape)]       # each entry's own place
-        positions[self.axis] = self.index
-        xp.add.at(gx, tuple(positions), gy)
+        xp.add.at(gx, _positions(self.index, self.axis), gy)
         return gx
+
+
+def _positions(index, axis):
+    """The full index of the elements that ``index`` names along ``axis`` (gather's and scatter's):
+    position [i, j, k] of index (axis 1) stands for the element [i, index[i, j, k], k]."""
+    xp = backend.get_array_module()
+    positions = [xp.arange(n).reshape([n if e == d else 1 for e in range(index.ndim)])   # (1, .., n, .., 1)
+                 for d, n in enumerate(index.shape)]
+    positions[axis] = index
+    return tuple(positions)
 
 
 def gather(input, dim, index):
@@ -150,3 +156,52 @@ def index_select(input, dim, index):
     if index.ndim > 1:
         raise ValueError(f"index_select(): index must be 1-D, got shape {tuple(index.shape)}")
     return IndexSelect(index.reshape(-1), wrap_dim(dim, input.ndim))(input)
+
+
+class Scatter(Function):
+    """y = x with src written (``add=False``) or added (``add=True``) at the elements ``index``
+    names along ``axis`` (see ``_positions``). gx = gy, but 0 at the overwritten places;
+    gsrc = gy read at those places (gather's forward)."""
+
+    def __init__(self, index, axis, add):
+        self.index, self.axis, self.add = index, axis, add
+
+    def forward(self, x, src):
+        xp = backend.get_array_module()
+        self.src_shape = src.shape
+        y = x.copy()
+        src = xp.broadcast_to(src, self.index.shape)
+        if self.add:
+            xp.add.at(y, _positions(self.index, self.axis), src)
+        else:
+            y[_positions(self.index, self.axis)] = src
+        return y
+
+    def backward(self, gy):
+        places = _positions(self.index, self.axis)
+        gx = gy
+        if not self.add:
+            gx = gy.copy()
+            gx[places] = 0
+        return gx, sum_to(gy[places], self.src_shape)
+
+
+def _scatter(name, input, dim, index, src, add):
+    index = _array(index)
+    if index.ndim != input.ndim:
+        raise ValueError(f"{name}(): index must have as many dimensions as input ({input.ndim}), "
+                         f"got {index.ndim}")
+    src = src if isinstance(src, Tensor) else Tensor(backend.to_device(src), dtype=input.dtype)
+    input, src = promote(input, src)
+    return Scatter(index, wrap_dim(dim, input.ndim), add)(input, src)
+
+
+def scatter(input, dim, index, src=None, value=None):
+    """PyTorch's ``x.scatter(dim, index, src)`` (or ``value=``): src written where index points.
+    An element written twice takes one of the values, as undefined in PyTorch too."""
+    return _scatter("scatter", input, dim, index, src if value is None else value, add=False)
+
+
+def scatter_add(input, dim, index, src):
+    """PyTorch's ``x.scatter_add(dim, index, src)``: src added where index points; repeats add up."""
+    return _scatter("scatter_add", input, dim, index, src, add=True)

@@ -262,3 +262,68 @@ class Clone(Function):
 def clone(x):
     """PyTorch's ``x.clone()``: a copy that later in-place changes of ``x`` do not reach."""
     return Clone()(x)
+
+
+class Flip(Function):
+    """x reversed along ``axes``; gx = gy reversed the same way."""
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return backend.get_array_module().flip(x, self.axes)
+
+    def backward(self, gy):
+        return backend.get_array_module().flip(gy, self.axes)
+
+
+def flip(x, dims):
+    dims = (dims,) if isinstance(dims, int) else dims
+    return Flip(tuple(wrap_dim(d, x.ndim) for d in dims))(x)
+
+
+class Roll(Function):
+    """x shifted cyclically by ``shifts`` along ``axes`` (all elements flattened for None);
+    gx = gy shifted back."""
+
+    def __init__(self, shifts, axes):
+        self.shifts, self.axes = shifts, axes
+
+    def forward(self, x):
+        return backend.get_array_module().roll(x, self.shifts, self.axes)
+
+    def backward(self, gy):
+        back = -self.shifts if isinstance(self.shifts, int) else tuple(-s for s in self.shifts)
+        return backend.get_array_module().roll(gy, back, self.axes)
+
+
+def roll(x, shifts, dims=None):
+    """PyTorch's ``torch.roll``: elements pushed past the end come back at the start."""
+    return Roll(shifts if isinstance(shifts, int) else tuple(shifts), dims if dims is None or
+                isinstance(dims, int) else tuple(dims))(x)
+
+
+class Triangle(Function):
+    """The lower (``tril``) or upper (``triu``) triangle of the last two dimensions, 0 elsewhere;
+    gx is gy on the same triangle."""
+
+    def __init__(self, name, diagonal):
+        self.name, self.diagonal = name, diagonal
+
+    def forward(self, x):
+        return self._keep(x)
+
+    def backward(self, gy):
+        return self._keep(gy)
+
+    def _keep(self, a):
+        xp = backend.get_array_module()
+        return xp.tril(a, self.diagonal) if self.name == "tril" else xp.triu(a, self.diagonal)
+
+
+def tril(x, diagonal=0):
+    return Triangle("tril", diagonal)(x)
+
+
+def triu(x, diagonal=0):
+    return Triangle("triu", diagonal)(x)

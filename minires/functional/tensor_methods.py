@@ -18,9 +18,12 @@ from minires.functional import (
     joining,
     linear,
     loss,
+    ordering,
     reduction,
+    rounding,
     selection,
     shaping,
+    trigonometry,
 )
 
 
@@ -60,6 +63,21 @@ Tensor.where = lambda self, condition, other: selection.where(condition, self, o
 Tensor.masked_fill = selection.masked_fill
 Tensor.gather = selection.gather
 Tensor.index_select = selection.index_select
+Tensor.scatter = selection.scatter
+Tensor.scatter_add = selection.scatter_add
+Tensor.sort = ordering.sort
+Tensor.argsort = ordering.argsort
+Tensor.topk = ordering.topk
+Tensor.sin = trigonometry.sin
+Tensor.cos = trigonometry.cos
+Tensor.floor = rounding.floor
+Tensor.ceil = rounding.ceil
+Tensor.round = rounding.round
+Tensor.sign = rounding.sign
+Tensor.__floordiv__ = rounding.floor_divide
+Tensor.__rfloordiv__ = lambda self, other: rounding.floor_divide(other, self)
+Tensor.__mod__ = Tensor.remainder = rounding.remainder
+Tensor.__rmod__ = lambda self, other: rounding.remainder(other, self)
 
 # in place (functional/inplace.py): each returns the tensor itself
 Tensor.add_ = inplace.add_
@@ -102,11 +120,19 @@ Tensor.repeat = lambda self, *sizes: shaping.repeat(self, _shape(sizes))
 Tensor.clone = shaping.clone
 Tensor.split = joining.split
 Tensor.chunk = joining.chunk
+Tensor.flip = lambda self, *dims: shaping.flip(self, _shape(dims))
+Tensor.roll = shaping.roll
+Tensor.tril = shaping.tril
+Tensor.triu = shaping.triu
 
 Tensor.sum = reduction.sum
 Tensor.mean = reduction.mean
 Tensor.var = reduction.var
 Tensor.std = reduction.std
+Tensor.prod = reduction.prod
+Tensor.logsumexp = reduction.logsumexp
+Tensor.cumsum = reduction.cumsum
+Tensor.norm = reduction.norm
 Tensor.max = reduction.max
 Tensor.min = reduction.min
 Tensor.amax = reduction.amax
