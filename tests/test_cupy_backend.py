@@ -411,6 +411,8 @@ def pytorch_idioms_workload(rng):
         + flat.scatter_add(1, minires.tensor([[0, 0], [1, 2]]), flat[:, :2]).sum() \
         + flat.scatter(1, minires.tensor([[0, 1], [2, 3]]), flat[:, 2:4]).sum()
     flat.argsort(0)
+    heads = nn.ModuleDict({"up": nn.Upsample(scale_factor=2), "unflat": nn.Unflatten(1, (3, 4))})
+    maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum()
     (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
     total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
         + layers + maths

@@ -379,3 +379,13 @@ def test_module_to_the_active_device_is_a_no_op_and_takes_a_dtype_too():
         model.cuda()
     with pytest.raises(ValueError, match="set_backend"):
         model.to("cuda:0", minires.float64)
+
+
+def test_load_state_dict_not_strict_loads_what_fits_and_reports_the_rest_as_torch():
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    state = {"weight": numpy.ones((2, 3), numpy.float32), "extra": numpy.zeros(1, numpy.float32)}
+    got = ours.load_state_dict(state, strict=False)
+    expected = theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()}, strict=False)
+    assert got.missing_keys == expected.missing_keys == ["bias"]
+    assert got.unexpected_keys == expected.unexpected_keys == ["extra"]
+    assert tuple(got) == (["bias"], ["extra"]) and (ours.weight.numpy() == 1).all()

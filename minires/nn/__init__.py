@@ -1,7 +1,7 @@
 """Layers and containers with ``torch.nn``'s names."""
 from minires.nn import init, parallel, utils
 from minires.nn.activations import ELU, LeakyReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from minires.nn.containers import Identity, ModuleList
+from minires.nn.containers import Identity, ModuleDict, ModuleList, ParameterList
 from minires.nn.dropout import Dropout
 from minires.nn.embedding_layers import Embedding, LayerNorm
 from minires.nn.layers import (
@@ -16,6 +16,8 @@ from minires.nn.layers import (
                                MaxPool2d,
                                ReLU,
                                Sequential,
+                               Unflatten,
+                               Upsample,
 )
 from minires.nn.losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
 from minires.nn.module import Module, Parameter
@@ -24,5 +26,6 @@ from minires.nn.sync_batchnorm import SyncBatchNorm
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
            "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten",
            "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d", "Module",
-           "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
-           "Softmax", "Softplus", "SyncBatchNorm", "Tanh", "init", "parallel", "utils"]
+           "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ParameterList", "ReLU", "Sequential",
+           "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "SyncBatchNorm", "Tanh",
+           "Unflatten", "Upsample", "init", "parallel", "utils"]

@@ -1,8 +1,9 @@
-"""Containers that hold other modules without a forward of their own: ModuleList, and Identity.
+"""Containers that hold other modules without a forward of their own: ModuleList, ModuleDict,
+ParameterList, and Identity.
 
 (``Sequential``, which also calls its children in order, lives in ``layers.py``.)
 """
-from minires.nn.module import Module
+from minires.nn.module import Module, Parameter
 
 
 class ModuleList(Module):
@@ -88,3 +89,84 @@ class Identity(Module):
 
     def __repr__(self):
         return "Identity()"
+
+
+class ModuleDict(Module):
+    """Modules registered under string keys, in insertion order, as PyTorch's ``nn.ModuleDict``.
+
+        self.heads = nn.ModuleDict({"class": nn.Linear(8, 10), "box": nn.Linear(8, 4)})
+        logits = self.heads["class"](x)
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        setattr(self, key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+        del self.__dict__[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        """Add (key, module) pairs from a dict or an iterable of pairs."""
+        for key, module in (modules.items() if hasattr(modules, "items") else modules):
+            self[key] = module
+
+    def __repr__(self):
+        lines = [f"  ({key}): {module!r}" for key, module in self._modules.items()]
+        return "ModuleDict(\n" + "\n".join(lines) + "\n)" if lines else "ModuleDict()"
+
+
+class ParameterList(Module):
+    """Parameters registered as "0", "1", ..., as PyTorch's ``nn.ParameterList``; keys read
+    ``scales.0``. A Tensor that is not a Parameter becomes one."""
+
+    def __init__(self, values=()):
+        super().__init__()
+        for value in values:
+            self.append(value)
+
+    def append(self, value):
+        setattr(self, str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def __getitem__(self, index):
+        return list(self._parameters.values())[index]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __repr__(self):
+        return f"ParameterList({len(self)} parameters)"

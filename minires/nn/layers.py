@@ -229,6 +229,35 @@ class Flatten(Module):
         return "Flatten()"
 
 
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size`` (Flatten's inverse): (N, 784) -> (N, 1, 28, 28)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+
+    def __repr__(self):
+        return f"Unflatten(dim={self.dim}, unflattened_size={self.unflattened_size})"
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling of (N, C, H, W) by an integer ``scale_factor``: see F.interpolate."""
+
+    def __init__(self, scale_factor=2, mode="nearest"):
+        super().__init__()
+        self.scale_factor, self.mode = scale_factor, mode
+
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
+
+    def __repr__(self):
+        return f"Upsample(scale_factor={self.scale_factor}, mode={self.mode!r})"
+
+
 class Sequential(Module):
     """Calls its children in order; they are named "0", "1", ... (or as an OrderedDict names them)."""
 

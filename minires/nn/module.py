@@ -6,11 +6,13 @@ registered with ``register_buffer``. ``state_dict`` walks the tree the way
 PyTorch does (own parameters, own buffers, then each child under its name), so
 keys like ``layer1.0.weight`` and array shapes match PyTorch's one to one.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from minires import backend
 from minires.autograd import Tensor
 from minires.functional.casting import parse_to_arguments
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -233,8 +235,9 @@ class Module:
 
         With ``strict``, any missing, unexpected or wrongly shaped key is an error
         that names every one of them, and nothing is copied.
+        ``strict=False`` loads the keys both sides have and reports the others.
         Returns:
-            (missing_keys, unexpected_keys)
+            (missing_keys, unexpected_keys), a named pair as PyTorch's ``_IncompatibleKeys``.
         """
         own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
@@ -251,7 +254,7 @@ class Module:
             if key in state_dict:
                 # in place, so optimizers holding views of the parameters still see them
                 tensor.data[...] = backend.to_device(state_dict[key], dtype=tensor.dtype)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     def num_parameters(self):
         """The number of trainable numbers in the module."""
