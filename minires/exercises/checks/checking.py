@@ -54,11 +54,11 @@ def catches_wrong_backwards():
     for wrong in ("sign of one element", "the mean of gy"):
         x = _leaf((2, 3), 84)
         try:
-            gradcheck(Square(wrong), [x])
+            gradcheck(lambda x, wrong=wrong: Square(wrong)(x), [x])
         except GradcheckError as error:
             message = str(error)
         else:
-            raise Wrong(f"a backward with a wrong {wrong} passed"
+            raise Wrong(f"a wrong backward ({wrong}) passed"
                         + (" (a seed of ones hides it: draw gy at random)" if "mean" in wrong else ""))
         if wrong == "sign of one element" and not ("input 0" in message and "(1, 0)" in message):
             raise Wrong(f"the wrong sign is at input 0, element (1, 0); the message says: {message}")

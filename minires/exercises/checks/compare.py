@@ -89,10 +89,10 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     gradients = {}
     for name, value in inputs.items():
         if leaves[name].grad is None:
-            raise Wrong(f"no gradient reached input {name} {value.shape}")
+            raise Wrong(f"no gradient reached {name} {value.shape}")
         analytic = host(leaves[name].grad)
         if analytic.shape != value.shape:
-            raise Wrong(f"the gradient of input {name} has shape {analytic.shape}, expected {value.shape}")
+            raise Wrong(f"the gradient of {name} has shape {analytic.shape}, expected {value.shape}")
         numeric = numpy.zeros(value.shape)
         for index in numpy.ndindex(*value.shape):
             for sign in (+1, -1):
@@ -103,7 +103,7 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
         error[numpy.isnan(analytic)] = numpy.inf
         if error.size and error.max() > 0:
             worst = numpy.unravel_index(numpy.argmax(error), error.shape)
-            raise Wrong(f"gradient of input {name} {value.shape} at {index_text(worst)}: analytic "
+            raise Wrong(f"gradient of {name} {value.shape} at {index_text(worst)}: analytic "
                         f"{analytic[worst]:.8g}, numeric {numeric[worst]:.8g} "
                         f"({int((error > 0).sum())} of {error.size} elements out of tolerance)")
         gradients[name] = analytic
@@ -139,6 +139,6 @@ def assert_torch_parity(fn, torch_fn, inputs, seed=1):
     got = gradients_of(fn, inputs, gy)
     for name in inputs:
         if got[name] is None:
-            raise Wrong(f"no gradient reached input {name}")
-        assert_close(f"gradient of input {name} against PyTorch", got[name], expected[name])
+            raise Wrong(f"no gradient reached {name}")
+        assert_close(f"gradient of {name} against PyTorch", got[name], expected[name])
     return None

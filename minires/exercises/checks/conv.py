@@ -222,9 +222,9 @@ def conv_against_loops(input_needs_grad=True):
         y.backward(gy)
         for name, leaf in leaves.items():
             if leaf.grad is None and leaf.requires_grad:
-                raise Wrong(f"no gradient reached input {name}")
+                raise Wrong(f"no gradient reached {name}")
             if leaf.requires_grad:
-                assert_close(f"gradient of input {name} {inputs[name].shape}", leaf.grad, expected[name])
+                assert_close(f"gradient of {name} {inputs[name].shape}", leaf.grad, expected[name])
     each_case(CONV_CASES, check)
 
 

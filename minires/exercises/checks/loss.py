@@ -58,7 +58,7 @@ def log_softmax_against_numpy():
         x, gy = 5 * rng.standard_normal(shape), rng.standard_normal(shape)
         got = gradients_of(log_softmax(dim), {"input": x}, gy)["input"]
         # gx = gy - softmax(x) * sum(gy) along dim
-        assert_close(f"gradient of input x {shape}", got,
+        assert_close(f"gradient of input {shape}", got,
                      gy - softmax(x, dim) * gy.sum(axis=dim, keepdims=True))
     each_case(LOG_SOFTMAX_CASES, check)
 
@@ -96,11 +96,11 @@ def cross_entropy_against_numpy():
     x = 3 * rng.standard_normal((5, 4))
     p_minus_one_hot = softmax(x, 1) - numpy.eye(4)[TARGET]
     got = gradients_of(cross_entropy(TARGET, {}), {"input": x}, numpy.array(0.7))["input"]
-    assert_close("gradient of input x (5, 4), reduction 'mean': 0.7 (p - one_hot) / N", got,
+    assert_close("gradient of input (5, 4), reduction 'mean': 0.7 (p - one_hot) / N", got,
                  0.7 * p_minus_one_hot / 5)
     gy = rng.standard_normal(5)
     got = gradients_of(cross_entropy(TARGET, {"reduction": "none"}), {"input": x}, gy)["input"]
-    assert_close("gradient of input x (5, 4), reduction 'none': gy_n (p_n - one_hot_n)", got,
+    assert_close("gradient of input (5, 4), reduction 'none': gy_n (p_n - one_hot_n)", got,
                  gy[:, None] * p_minus_one_hot)
 
 

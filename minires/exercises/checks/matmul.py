@@ -30,9 +30,9 @@ def matmul_against_numpy():
     gy = rng.standard_normal((2, 3, 3, 2))
     got = gradients_of(matmul, {"a": a, "b": b}, gy)
     # dA = dY B^T, dB = A^T dY, summed over the batch dimensions that broadcast
-    assert_close("gradient of input a (2, 1, 3, 4)", got["a"],
+    assert_close("gradient of a (2, 1, 3, 4)", got["a"],
                  (gy @ b.swapaxes(-1, -2)).sum(axis=1, keepdims=True))
-    assert_close("gradient of input b (3, 4, 2)", got["b"], (a.swapaxes(-1, -2) @ gy).sum(axis=0))
+    assert_close("gradient of b (3, 4, 2)", got["b"], (a.swapaxes(-1, -2) @ gy).sum(axis=0))
 
 
 def matmul_against_torch():
@@ -61,9 +61,9 @@ def linear_against_numpy():
     x, W, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
     gy = rng.standard_normal((2, 3, 5))
     got = gradients_of(F.linear, {"input": x, "weight": W, "bias": b}, gy)
-    assert_close("gradient of input x (2, 3, 4)", got["input"], gy @ W)
-    assert_close("gradient of input weight (5, 4)", got["weight"], gy.reshape(6, 5).T @ x.reshape(6, 4))
-    assert_close("gradient of input bias (5,)", got["bias"], gy.sum(axis=(0, 1)))
+    assert_close("gradient of input (2, 3, 4)", got["input"], gy @ W)
+    assert_close("gradient of weight (5, 4)", got["weight"], gy.reshape(6, 5).T @ x.reshape(6, 4))
+    assert_close("gradient of bias (5,)", got["bias"], gy.sum(axis=(0, 1)))
 
 
 def linear_against_torch():

@@ -130,8 +130,8 @@ def backward_against_numpy():
         expected = reference_backward(inputs["input"], inputs["weight"], gy)
         for (name, value), wanted in zip(inputs.items(), expected):
             if got[name] is None:
-                raise Wrong(f"no gradient reached input {name}")
-            assert_close(f"gradient of input {name} {value.shape}", got[name], wanted)
+                raise Wrong(f"no gradient reached {name}")
+            assert_close(f"gradient of {name} {value.shape}", got[name], wanted)
     each_case(SHAPES, check)
 
 

@@ -122,7 +122,7 @@ def max_against_loops():
             y = max_pool(*options)(input=minires.Tensor(x))
             gy = rng.standard_normal(y.shape)
             got = gradients_of(max_pool(*options), {"input": x}, gy)["input"]
-            assert_close(f"gradient of input x {shape}, values {values}", got,
+            assert_close(f"gradient of input {shape}, values {values}", got,
                          reference_max_pool_backward(x, gy, *options))
     each_case(MAX_CASES, check)
 
@@ -149,7 +149,7 @@ def avg_against_loops():
         x = rng.standard_normal(shape)
         gy = rng.standard_normal(avg_pool(*options)(input=minires.Tensor(x)).shape)
         got = gradients_of(avg_pool(*options), {"input": x}, gy)["input"]
-        assert_close(f"gradient of input x {shape}", got, reference_avg_pool_backward(x, gy, *options))
+        assert_close(f"gradient of input {shape}", got, reference_avg_pool_backward(x, gy, *options))
     each_case(AVG_CASES, check)
 
 
