@@ -22,7 +22,8 @@ from tests.support.scripts import ENV, REPO
 NAMES = [exercise.name for exercise in catalog.EXERCISES]
 
 # an exercise whose checks do not go through the blanked one, to show the rest still works
-PARTNER = {"ReLU.backward": "sum_to", "topological_order": "SGD._update", "SGD._update": "Adam._update"}
+PARTNER = {"ReLU.backward": "sum_to", "sum_to": "SGD._update", "topological_order": "SGD._update",
+           "SGD._update": "Adam._update"}
 
 # (exercise, the line as the library has it, a wrong line, what the message must say)
 WRONG = {
@@ -121,35 +122,45 @@ def test_every_exercise_has_checks_and_a_wrong_answer_to_catch():
     assert all(len(CHECKS[name]) >= 2 for name in NAMES)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_start_blanks_exactly_that_body_and_keeps_its_docstring(name, tmp_path, capsys):
-    exercise = catalog.find(name)
+def test_start_copies_the_package_with_one_body_blanked_and_says_what_next(tmp_path, capsys):
+    exercise = catalog.find("Conv2d.backward")
     began = time.perf_counter()
-    assert main(["start", name, str(tmp_path / "copy")]) == 0
+    assert main(["start", exercise.name, str(tmp_path / "copy")]) == 0
     assert time.perf_counter() - began < 2.0                # measured 0.04 s here
     printed = capsys.readouterr().out
     copy = tmp_path / "copy" / "minires"
-    assert f"python -m minires.exercises check {name} {tmp_path / 'copy'}" in printed
-    assert str(copy / exercise.file) in printed
+    assert f"python -m minires.exercises check Conv2d.backward {tmp_path / 'copy'}" in printed
+    assert f"{copy / 'functional' / 'conv.py'}, line " in printed
     files = sorted(path.relative_to(copy) for path in copy.rglob("*") if path.is_file())
     assert files == tree.package_files()                    # .py files only: no __pycache__, no exercises
-    assert not (copy / "exercises").exists()
-    for relative in files:
-        original = (tree.PACKAGE / relative).read_text()
-        if str(relative) != exercise.file:
-            assert (copy / relative).read_text() == original, relative
-    blanked = tree.find_function(ast.parse((copy / exercise.file).read_text()), name)
-    original = tree.find_function(ast.parse((tree.PACKAGE / exercise.file).read_text()), name)
+    assert not (copy / "exercises").exists() and len(files) > 50
+    changed = [relative for relative in files
+               if (copy / relative).read_bytes() != (tree.PACKAGE / relative).read_bytes()]
+    assert [str(relative) for relative in changed] == [exercise.file]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_blanked_body_raises_and_keeps_its_docstring(name):
+    exercise = catalog.find(name)
+    source = (tree.PACKAGE / exercise.file).read_text()
+    blanked_source = tree.blank_body(source, name, exercise.message())
+    original, blanked = (tree.find_function(ast.parse(text), name) for text in (source, blanked_source))
     assert ast.get_docstring(blanked) == ast.get_docstring(original)
     assert [ast.dump(node) for node in blanked.decorator_list + [blanked.args]] == \
         [ast.dump(node) for node in original.decorator_list + [original.args]]
     statements = blanked.body[1:] if ast.get_docstring(blanked) is not None else blanked.body
     assert len(statements) == 1 and isinstance(statements[0], ast.Raise)
-    message = ast.literal_eval(statements[0].exc.args[0])
     assert statements[0].exc.func.id == "NotImplementedError"
+    message = ast.literal_eval(statements[0].exc.args[0])
     assert message == exercise.message()
     for part in (name, exercise.task, exercise.shapes, f"chapter {exercise.chapter}"):
         assert part in message
+    # everything outside the function is as it was
+    first, last, _ = tree.body_lines(source, name)
+    lines, blanked_lines = source.splitlines(), blanked_source.splitlines()
+    tail = len(lines) - last
+    assert blanked_lines[:first - 1] == lines[:first - 1]
+    assert blanked_lines[len(blanked_lines) - tail:] == lines[len(lines) - tail:]
 
 
 def test_blank_body_handles_decorators_comments_and_no_docstring():
@@ -208,6 +219,24 @@ def test_import_minires_does_not_import_the_exercises():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_without_torch_the_parity_check_says_it_skipped(tmp_path):
+    tree.copy_package(tmp_path)
+    (tmp_path / "torch.py").write_text("raise ImportError('no torch here')\n")   # first on sys.path
+    status, printed = run_checks("ReLU.backward", tmp_path)
+    assert status == 0, printed
+    assert printed.splitlines()[-2:] == ["PyTorch: skipped: PyTorch is not installed",
+                                         "ReLU.backward: 3 of 3 checks pass"]
+
+
+def test_a_check_that_runs_too_long_is_stopped(tmp_path):
+    path = tree.copy_package(tmp_path) / "functional" / "arithmetic.py"
+    source = path.read_text()
+    endless = "    while True:\n        pass\n    if g.shape == shape:"
+    path.write_text(source.replace("    if g.shape == shape:", endless, 1))
+    assert run_checks("sum_to", tmp_path, timeout=1) == (
+        1, "sum_to: the checks ran past 1 s and were stopped (an endless loop?)")
 
 
 @pytest.fixture(scope="module")

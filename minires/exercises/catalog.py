@@ -39,6 +39,11 @@ class Exercise:
     def chapter_title(self):
         return f"chapter {self.chapter}, {CHAPTERS[self.chapter]}"
 
+    @property
+    def start_command(self):
+        """The command that starts it, for the book's "Try it"."""
+        return f"python -m minires.exercises start {self.name} my_copy"
+
     def message(self):
         """What the blanked body raises: the exercise, what to write, the shapes and the chapter."""
         return (f"exercise {self.name} ({self.chapter_title}): write {self.name} in "

@@ -30,9 +30,12 @@ def run_checks(name, directory, timeout=600):
     """Run the checks of exercise ``name`` on the tree in ``directory``: (exit status, printed lines)."""
     directory = pathlib.Path(directory).resolve()
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", CHILD, str(directory), str(HERE), name],
-                            cwd=directory, env=environment, capture_output=True, text=True,
-                            timeout=timeout)
+    try:
+        result = subprocess.run([sys.executable, "-c", CHILD, str(directory), str(HERE), name],
+                                cwd=directory, env=environment, capture_output=True, text=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 1, f"{name}: the checks ran past {timeout} s and were stopped (an endless loop?)"
     return result.returncode, (result.stdout + result.stderr).rstrip("\n")
 
 
