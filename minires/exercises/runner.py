@@ -1,11 +1,11 @@
 """``check``: run an exercise's checks in a fresh Python whose ``import minires`` is the learner's copy.
 
-The child process puts DIR first on ``sys.path`` and loads this folder under another name
-(``exercise_checks``), so that the checks, which ``import minires``, get the learner's tree
-and never this library's. Only the standard library is imported here: in the child, this
-module runs before any minires exists.
+The child process puts DIR first on ``sys.path`` (ahead of PYTHONPATH, which may name this
+library too) and loads this folder under another name (``exercise_checks``), so that the
+checks, which ``import minires``, get the learner's tree and never this library's; ``main``
+makes sure of it before any check runs. Only the standard library is imported here: in the
+child, this module runs before any minires exists.
 """
-import os
 import pathlib
 import subprocess
 import sys
@@ -29,11 +29,9 @@ sys.exit(main(tree, name))
 def run_checks(name, directory, timeout=600):
     """Run the checks of exercise ``name`` on the tree in ``directory``: (exit status, printed lines)."""
     directory = pathlib.Path(directory).resolve()
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     try:
         result = subprocess.run([sys.executable, "-c", CHILD, str(directory), str(HERE), name],
-                                cwd=directory, env=environment, capture_output=True, text=True,
-                                timeout=timeout)
+                                cwd=directory, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return 1, f"{name}: the checks ran past {timeout} s and were stopped (an endless loop?)"
     return result.returncode, (result.stdout + result.stderr).rstrip("\n")
