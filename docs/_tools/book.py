@@ -81,3 +81,17 @@ def torch_or_none():
     except ImportError:
         return None
     return torch
+
+
+SAMPLE = pathlib.Path(__file__).resolve().parent / "cifar10_test_first100.bin"
+
+
+def real_images():
+    """The first 100 images of CIFAR-10's official test set (a copy kept beside the book).
+
+    Returns:
+        images: uint8 (100, 3, 32, 32) and labels: int64 (100,), as minires.data reads them.
+    """
+    from minires.data.cifar10 import read_records
+
+    return read_records(SAMPLE)
