@@ -6,6 +6,9 @@ import numpy
 import pytest
 
 import minires
+from tests.support import optional_torch
+
+TORCH_COMPARISONS = pytest.StashKey[int]()
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +45,19 @@ def resnet():
     """A seeded ResNet50_layer4, shared by the tests of one file that only read it."""
     minires.manual_seed(0)
     return minires.models.ResNet50_layer4()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without PyTorch, skip the comparisons with it here, all at once, and count them."""
+    if optional_torch.torch is not None:
+        return
+    compared = [item for item in items if optional_torch.reaches_torch(item)]
+    for item in compared:
+        item.add_marker(pytest.mark.skip(reason=optional_torch.MISSING))
+    config.stash[TORCH_COMPARISONS] = len(compared)
+
+
+def pytest_report_collectionfinish(config, items):
+    if optional_torch.torch is None:
+        return (f"{optional_torch.MISSING}: {config.stash[TORCH_COMPARISONS]:,} of these "
+                f"{len(items):,} tests compare minires with it and are skipped.")
