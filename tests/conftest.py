@@ -8,8 +8,6 @@ import pytest
 import minires
 from tests.support import optional_torch
 
-TORCH_COMPARISONS = pytest.StashKey[int]()
-
 
 @pytest.fixture(autouse=True)
 def _numpy_backend_and_seed():
@@ -48,16 +46,18 @@ def resnet():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without PyTorch, skip the comparisons with it here, all at once, and count them."""
+    """Without PyTorch, skip the comparisons with it here, all at once."""
     if optional_torch.torch is not None:
         return
-    compared = [item for item in items if optional_torch.reaches_torch(item)]
-    for item in compared:
-        item.add_marker(pytest.mark.skip(reason=optional_torch.MISSING))
-    config.stash[TORCH_COMPARISONS] = len(compared)
+    for item in items:
+        if optional_torch.reaches_torch(item):
+            item.add_marker(pytest.mark.skip(reason=optional_torch.MISSING))
 
 
 def pytest_report_collectionfinish(config, items):
+    """Without PyTorch, one line at the start: how many of the tests to run are comparisons."""
     if optional_torch.torch is None:
-        return (f"{optional_torch.MISSING}: {config.stash[TORCH_COMPARISONS]:,} of these "
-                f"{len(items):,} tests compare minires with it and are skipped.")
+        skipped = sum(any(marker.kwargs.get("reason") == optional_torch.MISSING
+                          for marker in item.iter_markers("skip")) for item in items)
+        return (f"{optional_torch.MISSING}: {skipped:,} of these {len(items):,} tests compare "
+                "minires with it and are skipped.")
