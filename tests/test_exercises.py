@@ -91,7 +91,7 @@ WRONG = {
         "step *= lr / (1 - beta1 ** t)",
         "step *= lr",
         "parameter 0 (3, 4) after step 1 at ["),
-    "gradcheck": (
+    "compare_gradients": (
         "gy = backend.to_device(rng.standard_normal(y.shape), dtype=y.dtype)",
         "gy = backend.get_array_module().ones(y.shape, dtype=y.dtype)",
         "a seed of ones hides it"),

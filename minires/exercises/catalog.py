@@ -110,10 +110,11 @@ EXERCISES = [
              "one Adam step in place: L2 or decoupled (AdamW) weight decay, the moving averages m "
              "and v, the bias-corrected step",
              "p, g, exp_avg, exp_avg_sq: (P,) flat slices; t: the step number from 1; returns nothing", 8),
-    Exercise("gradcheck.py:gradcheck",
-             "compare backward's gradient of sum(fn(*inputs) * gy), gy random, with central "
-             "differences for every element; raise GradcheckError naming the worst one",
-             "inputs: Tensors of any shape; returns True", 11),
+    Exercise("gradcheck.py:compare_gradients",
+             "backward's gradient of sum(fn(*inputs) * gy) with gy random, and central differences "
+             "for every element of every input that requires a gradient (gradcheck compares them)",
+             "inputs: Tensors of any shape; returns [(position, analytic, numeric)], each gradient "
+             "a host array of its input's shape", 11),
 ]
 
 BY_NAME = {exercise.name: exercise for exercise in EXERCISES}

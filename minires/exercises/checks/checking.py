@@ -1,4 +1,5 @@
-"""Checks of chapter 11: the learner's own ``gradcheck``, given Functions whose backward is known.
+"""Checks of chapter 11: the learner's own ``compare_gradients``, through ``gradcheck``, given
+Functions whose backward is known.
 
 It must pass correct backwards, catch wrong ones (among them one that a seed of ones would
 hide) with a message naming the input and the element, and leave the inputs as they were.
@@ -84,7 +85,7 @@ def no_input_to_check():
 
 
 CHECKS = {
-    "gradcheck": [
+    "compare_gradients": [
         ("passes right backwards (x^2, a @ b, an input needing no gradient)", passes_right_backwards),
         ("catches a wrong sign (naming input and element) and one a seed of ones hides",
          catches_wrong_backwards),
