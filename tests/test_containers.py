@@ -6,9 +6,8 @@ import minires
 import minires.functional as F
 from minires import Tensor, nn
 from tests.support.gradients import TOL, leaf
+from tests.support.optional_torch import torch
 from tests.support.torch_oracle import same_as_torch
-
-torch = pytest.importorskip("torch")
 
 
 def build_list(framework):
