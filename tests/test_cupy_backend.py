@@ -412,7 +412,8 @@ def pytorch_idioms_workload(rng):
         + flat.scatter(1, minires.tensor([[0, 1], [2, 3]]), flat[:, 2:4]).sum()
     flat.argsort(0)
     heads = nn.ModuleDict({"up": nn.Upsample(scale_factor=2), "unflat": nn.Unflatten(1, (3, 4))})
-    maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum()
+    maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum() \
+        + nn.GroupNorm(3, 3).double()(pooled).sum()
     (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
     total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
         + layers + maths

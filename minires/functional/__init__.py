@@ -14,6 +14,7 @@ from minires.functional.activation import leaky_relu, relu, sigmoid, softmax, ta
 from minires.functional.conv import conv2d
 from minires.functional.dropout import dropout
 from minires.functional.embedding import embedding, one_hot
+from minires.functional.group_norm import group_norm
 from minires.functional.layer_norm import layer_norm
 from minires.functional.linear import linear
 from minires.functional.loss import cross_entropy, log_softmax
@@ -34,6 +35,6 @@ from minires.functional.upsampling import interpolate
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "elu", "embedding",
-           "flatten", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
-           "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
-           "smooth_l1_loss", "softmax", "softplus", "tanh"]
+           "flatten", "group_norm", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear",
+           "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid",
+           "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]

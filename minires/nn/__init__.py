@@ -3,7 +3,7 @@ from minires.nn import init, parallel, utils
 from minires.nn.activations import ELU, LeakyReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from minires.nn.containers import Identity, ModuleDict, ModuleList, ParameterList
 from minires.nn.dropout import Dropout
-from minires.nn.embedding_layers import Embedding, LayerNorm
+from minires.nn.embedding_layers import Embedding, GroupNorm, LayerNorm
 from minires.nn.layers import (
                                AdaptiveAvgPool2d,
                                AvgPool2d,
@@ -25,7 +25,7 @@ from minires.nn.sync_batchnorm import SyncBatchNorm
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
            "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten",
-           "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d", "Module",
-           "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ParameterList", "ReLU", "Sequential",
-           "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "SyncBatchNorm", "Tanh",
-           "Unflatten", "Upsample", "init", "parallel", "utils"]
+           "GroupNorm", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d",
+           "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ParameterList", "ReLU",
+           "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "SyncBatchNorm",
+           "Tanh", "Unflatten", "Upsample", "init", "parallel", "utils"]

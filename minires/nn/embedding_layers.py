@@ -1,5 +1,6 @@
-"""Layers over the last dimensions of any input: Embedding (a table of vectors looked up by
-index) and LayerNorm, with ``torch.nn``'s arguments and initialisation."""
+"""Layers that normalise or look up per example rather than over the batch: Embedding (a table
+of vectors looked up by index), LayerNorm and GroupNorm, with ``torch.nn``'s arguments and
+initialisation."""
 import numpy
 
 from minires import functional as F
@@ -48,3 +49,23 @@ class LayerNorm(Module):
 
     def __repr__(self):
         return f"LayerNorm({self.normalized_shape}, eps={self.eps})"
+
+
+class GroupNorm(Module):
+    """(N, num_channels, *) -> the same shape, the channels of each example normalised in
+    ``num_groups`` groups; weight 1 and bias 0 (C,) to start (``affine=False``: none)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be a multiple of "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = Parameter(numpy.ones(num_channels, dtype=numpy.float32)) if affine else None
+        self.bias = Parameter(numpy.zeros(num_channels, dtype=numpy.float32)) if affine else None
+
+    def forward(self, x):
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def __repr__(self):
+        return f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps})"
