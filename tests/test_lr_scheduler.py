@@ -219,3 +219,28 @@ def test_reduce_lr_on_plateau_matches_torch(settings):
         rates.append(numpy.array(used))
     numpy.testing.assert_allclose(rates[0], rates[1], rtol=1e-13, atol=0)
     assert len(numpy.unique(rates[0][:, 0])) > 1         # the rate was reduced
+
+
+@pytest.mark.parametrize("settings", [{}, {"anneal_strategy": "linear", "pct_start": 0.25},
+                                      {"three_phase": True, "max_lr": [0.5, 0.05]},
+                                      {"cycle_momentum": False, "div_factor": 10.0}])
+@pytest.mark.parametrize("rule", ["SGD", "Adam"])
+def test_one_cycle_matches_torch_in_rate_and_momentum(settings, rule):
+    """Issue 17: 60 steps of OneCycleLR; the rate and the momentum (SGD's, Adam's first beta)."""
+    settings = {"max_lr": 0.4, "total_steps": 60, **settings}
+    traces = []
+    for optim_module, schedules in ((optim, lr_scheduler), (torch.optim, torch.optim.lr_scheduler)):
+        zeros = (lambda: nn.Parameter(numpy.zeros(2, dtype=numpy.float32))) if optim_module is optim \
+            else (lambda: torch.zeros(2, requires_grad=True))
+        extra = {"momentum": 0.9} if rule == "SGD" else {}
+        groups = [{"params": [zeros()]}, {"params": [zeros()]}]
+        optimizer = getattr(optim_module, rule)(groups, lr=1.0, **extra)
+        scheduler = schedules.OneCycleLR(optimizer, **settings)
+        trace = []
+        for _ in range(60):
+            momentum = [g["momentum"] if rule == "SGD" else g["betas"][0] for g in optimizer.param_groups]
+            trace.append([g["lr"] for g in optimizer.param_groups] + momentum + scheduler.get_last_lr())
+            optimizer.step()
+            scheduler.step()
+        traces.append(numpy.array(trace))
+    numpy.testing.assert_allclose(traces[0], traces[1], rtol=1e-12, atol=1e-15)

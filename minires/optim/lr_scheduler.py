@@ -11,6 +11,7 @@ change made by hand between epochs carries on, as in PyTorch:
     LinearLR            lr = lr * (1 + (end - start) / (T start + (e - 1)(end - start)))   up to T
     LambdaLR            lr = base_lr * lr_lambda(e)   (not chained)
     ReduceLROnPlateau   lr = lr * factor              when the metric stops improving
+    OneCycleLR          up to max_lr and down again, per batch, the momentum the other way
 
 The cosine rule is the recursive form of ``eta_min + (base_lr - eta_min) * (1 + cos(pi e / T)) / 2``
 (e the epoch, T = T_max), computed as PyTorch computes it, so the rates agree to the last bit.
@@ -240,3 +241,89 @@ class ReduceLROnPlateau:
 
     def load_state_dict(self, state):
         vars(self).update(state)
+
+
+class OneCycleLR(LRScheduler):
+    """The one-cycle policy (Smith and Topin, 2018), stepped after every batch, not every epoch.
+
+    The rate climbs from max_lr / div_factor to max_lr over the first ``pct_start`` of the
+    ``total_steps`` (= epochs * steps_per_epoch), then anneals to that start / final_div_factor;
+    the momentum (SGD's ``momentum``, Adam's first beta) moves the opposite way, from
+    max_momentum to base_momentum and back. ``anneal_strategy`` "cos" or "linear";
+    ``three_phase`` comes back to the start rate before the final annealing. As PyTorch:
+
+        phase from a to b over steps s0..s1, at step e:   pct = (e - s0) / (s1 - s0)
+        cos:    b + (a - b) (1 + cos(pi pct)) / 2          linear:  a + (b - a) pct
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = epochs * steps_per_epoch
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
+                             f"{anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
+        self.cycle_momentum = cycle_momentum
+        up = float(pct_start * total_steps) - 1
+        # (last step, the group's keys of the rate and the momentum it goes from and to)
+        self.phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum")]
+        if three_phase:
+            self.phases += [(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr",
+                             "base_momentum", "max_momentum"),
+                            (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        else:
+            self.phases += [(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+        groups = optimizer.param_groups
+        for group, top in zip(groups, _per_group(max_lr, groups)):
+            group["initial_lr"] = top / div_factor
+            group["max_lr"], group["min_lr"] = top, group["initial_lr"] / final_div_factor
+        self.use_beta1 = "betas" in optimizer.defaults
+        if cycle_momentum:
+            for group, high, low in zip(groups, _per_group(max_momentum, groups),
+                                        _per_group(base_momentum, groups)):
+                group["max_momentum"], group["base_momentum"] = high, low
+                self._set_momentum(group, high)
+        super().__init__(optimizer)
+        for group, lr in zip(groups, self.get_lr()):
+            group["lr"] = lr
+        self.last_lr = [group["lr"] for group in groups]
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        e = self.last_epoch
+        if e > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {e} times, more than total_steps = {self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr_from, lr_to, momentum_from, momentum_to) in enumerate(self.phases):
+                if e <= end or i == len(self.phases) - 1:
+                    pct = (e - start) / (end - start)
+                    lrs.append(self._anneal(group[lr_from], group[lr_to], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[momentum_from], group[momentum_to], pct))
+                    break
+                start = end
+        return lrs
+
+
+def _per_group(value, groups):
+    """``value`` for each group: a list or tuple gives one each, a number the same for all."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * len(groups)
+    if len(values) != len(groups):
+        raise ValueError(f"expected {len(groups)} values, one per parameter group, got {len(values)}")
+    return values
