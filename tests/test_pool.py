@@ -286,3 +286,20 @@ def test_pooling_option_errors_name_the_layer():
         nn.AdaptiveAvgPool2d(1)(Tensor(numpy.zeros((2, 6, 6))))
     with pytest.raises(ValueError, match=r"MaxPool2d.*too small for a 5x5 kernel"):   # 2 (3 - 1) + 1
         F.max_pool2d(Tensor(numpy.zeros((1, 2, 4, 4))), 3, dilation=2)
+
+
+def test_one_unbatched_image_goes_through_convolution_and_pooling_as_torch(rng):
+    """Issue 17: (C, H, W) inputs, as PyTorch takes them, forward and backward (windows.py's
+    unbatched_images, which convolution shares)."""
+    from tests.support.torch_oracle import same_as_torch
+    weight = rng.standard_normal((4, 3, 3, 3))
+    tF = torch.nn.functional
+    for ours, theirs in (
+            (lambda x: F.conv2d(x, minires.Tensor(weight), padding=1),
+             lambda x: tF.conv2d(x, torch.tensor(weight), padding=1)),
+            (lambda x: F.max_pool2d(x, 2), lambda x: tF.max_pool2d(x, 2)),
+            (lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: tF.avg_pool2d(x, 3, 2, 1)),
+            (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), lambda x: tF.adaptive_avg_pool2d(x, (2, 3)))):
+        same_as_torch(ours, theirs, rng.standard_normal((3, 6, 7)))
+    layer = minires.nn.Conv2d(3, 2, 3)
+    assert layer(minires.Tensor(rng.standard_normal((3, 5, 5)).astype("float32"))).shape == (2, 3, 3)

@@ -22,7 +22,7 @@ from minires import backend
 from minires.arguments import check_image_input, conv_padding, output_size, pair
 from minires.autograd import Function
 from minires.functional.rows import column_sums, from_rows, to_rows
-from minires.functional.windows import pad_channels_last, scatter_windows
+from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images
 
 
 def im2col(x, kernel, stride, padding, dilation, extra, out_size, G):
@@ -106,6 +106,7 @@ class Conv2d(Function):
         return gx, gW, gb
 
 
+@unbatched_images
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """PyTorch's ``F.conv2d``.
 

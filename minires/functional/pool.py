@@ -21,7 +21,7 @@ differ in size and overlap; it loops over the OH*OW output pixels, each one slic
 from minires import backend
 from minires.arguments import check_image_input, output_size, pair
 from minires.autograd import Function
-from minires.functional.windows import pad_channels_last, scatter_windows, window
+from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images, window
 
 
 class MaxPool2d(Function):
@@ -58,6 +58,7 @@ class MaxPool2d(Function):
                                (self.DH, self.DW), self.extra)          # (N, C, H, W)
 
 
+@unbatched_images
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """PyTorch's ``F.max_pool2d``: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
@@ -98,6 +99,7 @@ class AvgPool2d(Function):
                                gy.dtype, extra=self.extra)             # (N, C, H, W)
 
 
+@unbatched_images
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     """PyTorch's ``F.avg_pool2d``: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
@@ -189,6 +191,7 @@ class AdaptiveAvgPool2d(Function):
         return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
 
 
+@unbatched_images
 def adaptive_avg_pool2d(input, output_size):
     """PyTorch's ``F.adaptive_avg_pool2d``: (N, C, H, W) -> (N, C, OH, OW).
 
