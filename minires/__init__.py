@@ -41,6 +41,7 @@ from minires.factories import (
     zeros_like,
 )
 from minires.functional.arithmetic import log1p, square
+from minires.functional.einsum import einsum
 from minires.functional.joining import cat, chunk, split, stack
 from minires.functional.ordering import argsort, sort, topk
 from minires.functional.reduction import cumsum, logsumexp, norm, prod, std, var
@@ -71,15 +72,13 @@ from minires.summary import summary
 from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 __all__ = [
-    "Function", "GradcheckError", "ShapeError", "Tensor", "arange", "backward", "cat", "chunk",
-    "clone", "device", "distributed", "empty", "eye", "full", "full_like", "functional", "gather",
-    "index_select", "linspace", "log1p", "masked_fill", "maximum", "minimum", "ones", "ones_like",
-    "rand", "randint", "randn", "split", "square", "std", "tensor", "var", "where", "zeros",
-    "zeros_like", "argsort", "ceil", "cos", "cumsum", "flip", "floor", "floor_divide", "logsumexp",
-    "norm", "prod", "remainder", "roll", "scatter", "scatter_add", "sign", "sin", "sort", "topk",
-    "tril", "triu",
-    "get_backend", "gradcheck", "is_grad_enabled", "load_checkpoint", "load_torch_state_dict",
-    "manual_seed", "models", "nn", "no_grad", "optim", "profiler", "save_checkpoint",
-    "save_torch_state_dict", "set_backend", "speed", "stack", "summary", "to_device", "to_host",
-    "viz",
+    "Function", "GradcheckError", "ShapeError", "Tensor", "arange", "argsort", "backward", "cat", "ceil",
+    "chunk", "clone", "cos", "cumsum", "device", "distributed", "einsum", "empty", "eye", "flip",
+    "floor", "floor_divide", "full", "full_like", "functional", "gather", "get_backend", "gradcheck",
+    "index_select", "is_grad_enabled", "linspace", "load_checkpoint", "load_torch_state_dict", "log1p",
+    "logsumexp", "manual_seed", "masked_fill", "maximum", "minimum", "models", "nn", "no_grad", "norm",
+    "ones", "ones_like", "optim", "prod", "profiler", "rand", "randint", "randn", "remainder", "roll",
+    "save_checkpoint", "save_torch_state_dict", "scatter", "scatter_add", "set_backend", "sign", "sin",
+    "sort", "speed", "split", "square", "stack", "std", "summary", "tensor", "to_device", "to_host",
+    "topk", "tril", "triu", "var", "viz", "where", "zeros", "zeros_like",
 ]

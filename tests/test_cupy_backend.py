@@ -413,7 +413,7 @@ def pytorch_idioms_workload(rng):
     flat.argsort(0)
     heads = nn.ModuleDict({"up": nn.Upsample(scale_factor=2), "unflat": nn.Unflatten(1, (3, 4))})
     maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum() \
-        + nn.GroupNorm(3, 3).double()(pooled).sum()
+        + nn.GroupNorm(3, 3).double()(pooled).sum() + minires.einsum("nk,mk->nm", flat, flat).sum()
     (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
     total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
         + layers + maths
