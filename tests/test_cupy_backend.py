@@ -422,6 +422,11 @@ def pytorch_idioms_workload(rng):
     nn.utils.clip_grad_norm_([x], 1.0, norm_type="inf")
     nn.utils.clip_grad_value_([x], 0.01)
     embedded = nn.Embedding(5, 2, padding_idx=0)
+    for optimizer in (optim.RMSprop(embedded.parameters(), momentum=0.9, centered=True, maximize=True),
+                      optim.Adagrad(embedded.parameters(), lr_decay=0.1, initial_accumulator_value=0.1)):
+        embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
     embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
     for initialise in (nn.init.kaiming_normal_, nn.init.xavier_normal_, nn.init.trunc_normal_):
         initialise(embedded.weight)

@@ -210,6 +210,15 @@ OPTIMIZERS = {
     "Adam": ({"lr": 0.01}, "Adam"),
     "Adam weight decay": ({"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1}, "Adam"),
     "AdamW": ({"lr": 0.01, "weight_decay": 0.1}, "AdamW"),
+    # issue 17
+    "RMSprop": ({"lr": 0.01}, "RMSprop"),
+    "RMSprop centered, momentum": ({"lr": 0.01, "alpha": 0.9, "momentum": 0.8, "centered": True,
+                                    "weight_decay": 0.1}, "RMSprop"),
+    "RMSprop maximize": ({"lr": 0.01, "momentum": 0.5, "maximize": True}, "RMSprop"),
+    "Adagrad": ({"lr": 0.1}, "Adagrad"),
+    "Adagrad decays": ({"lr": 0.1, "lr_decay": 0.1, "weight_decay": 0.1, "initial_accumulator_value": 0.5,
+                        "eps": 1e-6}, "Adagrad"),
+    "Adagrad maximize": ({"lr": 0.1, "maximize": True}, "Adagrad"),
 }
 # layer 2 unused in step 2; layer 1 unused in step 1 (its first step comes later); layer 0 always
 PLAN = [(0, 2), (0, 1), (0, 1, 2)]
