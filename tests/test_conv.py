@@ -100,10 +100,12 @@ def test_conv2d_wrong_channel_count_names_the_layer():
     assert "Conv2d(3, 64" in message
 
 
-def test_conv2d_three_dimensional_input():
+def test_conv2d_takes_one_unbatched_image_and_refuses_other_shapes():
+    """(C, H, W) is one image, as in PyTorch (issue 17); other dimensions name the layer."""
+    assert nn.Conv2d(3, 8, 3)(images(3, 32, 32)).shape == (8, 30, 30)
     with pytest.raises(ValueError, match=r"Conv2d\(3, 8.*expected input \(N, 3, H, W\), "
-                                         r"got \(3, 32, 32\)"):
-        nn.Conv2d(3, 8, 3)(images(3, 32, 32))
+                                         r"got \(32, 32\)"):
+        nn.Conv2d(3, 8, 3)(images(32, 32))
 
 
 def test_conv2d_input_too_small_for_the_kernel():

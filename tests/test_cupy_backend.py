@@ -413,7 +413,9 @@ def pytorch_idioms_workload(rng):
     flat.argsort(0)
     heads = nn.ModuleDict({"up": nn.Upsample(scale_factor=2), "unflat": nn.Unflatten(1, (3, 4))})
     maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum() \
-        + nn.GroupNorm(3, 3).double()(pooled).sum() + minires.einsum("nk,mk->nm", flat, flat).sum()
+        + nn.GroupNorm(3, 3).double()(pooled).sum() + minires.einsum("nk,mk->nm", flat, flat).sum() \
+        + F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2).sum() \
+        + F.avg_pool2d(x, 3, 1, 1, divisor_override=4).sum() + F.conv2d(x[0], x[:, :, :3, :3]).sum()
     (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
     total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
         + layers + maths

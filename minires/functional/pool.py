@@ -1,4 +1,4 @@
-"""Max and average pooling over KH x KW windows; adaptive average pooling.
+"""Max and average pooling over KH x KW windows; max unpooling; adaptive average pooling.
 
 N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
 DH/DW dilation (max pooling only), OH/OW output size with
@@ -20,21 +20,22 @@ differ in size and overlap; it loops over the OH*OW output pixels, each one slic
 """
 from minires import backend
 from minires.arguments import check_image_input, output_size, pair
-from minires.autograd import Function
+from minires.autograd import Function, Tensor
 from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images, window
 
 
 class MaxPool2d(Function):
-    def __init__(self, kernel, stride, padding, dilation, extra, out_size):
+    def __init__(self, kernel, stride, padding, dilation, extra, out_size, keep_argmax=False):
         (self.KH, self.KW), (self.SH, self.SW), (self.PH, self.PW) = kernel, stride, padding
         (self.DH, self.DW), self.extra, (self.OH, self.OW) = dilation, extra, out_size
+        self.keep_argmax = keep_argmax      # for return_indices, also without a gradient
 
     def forward(self, x):
         xp = backend.get_array_module()
         OH, OW, DH, DW = self.OH, self.OW, self.DH, self.DW
         x_pad = pad_channels_last(x, self.PH, self.PW, -xp.inf, self.extra)  # (N, H+2PH+EH, W+2PW+EW, C)
         y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
-        track = self.needs_input_grad[0]         # evaluation needs no argmax
+        track = self.needs_input_grad[0] or self.keep_argmax    # evaluation needs no argmax
         index_dtype = xp.uint8 if self.KH * self.KW <= 256 else xp.int32
         argmax = xp.zeros(y.shape, dtype=index_dtype) if track else None  # (N, OH, OW, C) offset k
         for k in range(1, self.KH * self.KW):
@@ -65,13 +66,63 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
     dilation: the window reads every D-th pixel, spanning D(K - 1) + 1.
     ceil_mode: round OH and OW up (see the module's docstring); the extra
-    windows' missing pixels are -inf. ``return_indices`` is not supported.
+    windows' missing pixels are -inf. ``return_indices``: also the (N, C, OH, OW) int64
+    position h * W + w of each maximum in its (H, W) plane, as PyTorch (for ``max_unpool2d``).
     """
-    if return_indices:
-        raise ValueError("MaxPool2d: return_indices=True is not supported in minires")
     kernel, stride, padding, dilation, extra, out_size = _pool_arguments(
         "MaxPool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
-    return MaxPool2d(kernel, stride, padding, dilation, extra, out_size)(input)
+    function = MaxPool2d(kernel, stride, padding, dilation, extra, out_size, return_indices)
+    y = function(input)
+    return (y, _argmax_positions(function, input.shape)) if return_indices else y
+
+
+def _argmax_positions(function, x_shape):
+    """h * W + w of each window's maximum, from the kernel offset k = i * KW + j it was at:
+    h = oh * SH - PH + DH * i, w = ow * SW - PW + DW * j."""
+    xp = backend.get_array_module()
+    f = function
+    k = f.argmax.astype(xp.int64)                                       # (N, OH, OW, C)
+    oh = xp.arange(f.OH).reshape(1, f.OH, 1, 1)                         # (1, OH, 1, 1)
+    ow = xp.arange(f.OW).reshape(1, 1, f.OW, 1)                         # (1, 1, OW, 1)
+    h = oh * f.SH - f.PH + f.DH * (k // f.KW)                           # (N, OH, OW, C)
+    w = ow * f.SW - f.PW + f.DW * (k % f.KW)                            # (N, OH, OW, C)
+    return Tensor((h * x_shape[3] + w).transpose(0, 3, 1, 2))           # (N, C, OH, OW)
+
+
+class MaxUnpool2d(Function):
+    """The inverse of max pooling with indices: y is 0 but for x at the positions ``indices``.
+
+    x, indices: (N, C, OH, OW); y: (N, C, H, W). gx = gy read at those positions.
+    """
+
+    def __init__(self, indices, out_size):
+        self.indices, (self.H, self.W) = indices, out_size
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        N, C = x.shape[:2]
+        self.places = (xp.arange(N).reshape(N, 1, 1), xp.arange(C).reshape(1, C, 1),
+                       self.indices.reshape(N, C, -1))                 # (N, 1, 1), (1, C, 1), (N, C, OH*OW)
+        y = xp.zeros((N, C, self.H * self.W), dtype=x.dtype)            # (N, C, H*W)
+        y[self.places] = x.reshape(N, C, -1)
+        return y.reshape(N, C, self.H, self.W)                          # (N, C, H, W)
+
+    def backward(self, gy):
+        N, C = gy.shape[:2]
+        return gy.reshape(N, C, -1)[self.places].reshape(self.indices.shape)    # (N, C, OH, OW)
+
+
+@unbatched_images
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """PyTorch's ``F.max_unpool2d``: (N, C, OH, OW) -> (N, C, H, W) with H = (OH - 1) S - 2P + K
+    (or ``output_size``), each value put back where ``max_pool2d(return_indices=True)`` found it."""
+    (KH, KW), (PH, PW) = pair(kernel_size), pair(padding)
+    SH, SW = pair(kernel_size if stride is None else stride)
+    N, C, OH, OW = input.shape
+    H, W = ((OH - 1) * SH - 2 * PH + KH, (OW - 1) * SW - 2 * PW + KW) if output_size is None \
+        else tuple(output_size)[-2:]
+    index = indices.data if isinstance(indices, Tensor) else backend.to_device(indices)
+    return MaxUnpool2d(index, (H, W))(input)
 
 
 class AvgPool2d(Function):
@@ -101,20 +152,22 @@ class AvgPool2d(Function):
 
 @unbatched_images
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+               count_include_pad=True, divisor_override=None):
     """PyTorch's ``F.avg_pool2d``: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
 
     Each window's sum is divided by the number of its pixels that lie inside the
     input and its padding (``count_include_pad=True``, KH*KW unless ``ceil_mode``
     runs a window past the right padding) or inside the input only
-    (``count_include_pad=False``).
+    (``count_include_pad=False``); or by ``divisor_override`` for every window.
     """
     kernel, stride, padding, _, extra, (OH, OW) = _pool_arguments(
         "AvgPool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     N, C, H, W = input.shape
     rows = _window_sizes(H, kernel[0], stride[0], padding[0], OH, count_include_pad)
     columns = _window_sizes(W, kernel[1], stride[1], padding[1], OW, count_include_pad)
-    if set(rows) == {kernel[0]} and set(columns) == {kernel[1]}:
+    if divisor_override is not None:
+        scale = 1.0 / divisor_override
+    elif set(rows) == {kernel[0]} and set(columns) == {kernel[1]}:
         scale = 1.0 / (kernel[0] * kernel[1])       # every window whole: one number
     else:
         scale = backend.to_device([[[1.0 / (r * c)] for c in columns] for r in rows],

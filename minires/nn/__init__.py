@@ -14,6 +14,7 @@ from minires.nn.layers import (
                                Flatten,
                                Linear,
                                MaxPool2d,
+                               MaxUnpool2d,
                                ReLU,
                                Sequential,
                                Unflatten,
@@ -26,6 +27,6 @@ from minires.nn.sync_batchnorm import SyncBatchNorm
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
            "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten",
            "GroupNorm", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d",
-           "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ParameterList", "ReLU",
-           "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "SyncBatchNorm",
-           "Tanh", "Unflatten", "Upsample", "init", "parallel", "utils"]
+           "MaxUnpool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ParameterList",
+           "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus",
+           "SyncBatchNorm", "Tanh", "Unflatten", "Upsample", "init", "parallel", "utils"]

@@ -156,25 +156,38 @@ class ReLU(Module):
 class MaxPool2d(Module):
     """Maximum over each window: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
 
-    PyTorch's arguments in PyTorch's order; ``return_indices`` is not supported.
+    PyTorch's arguments in PyTorch's order; ``return_indices=True`` also gives the positions
+    of the maxima, for ``MaxUnpool2d``.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        if return_indices:
-            raise ValueError("MaxPool2d: return_indices=True is not supported in minires")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
+        self.dilation, self.ceil_mode, self.return_indices = dilation, ceil_mode, return_indices
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)
+                            self.ceil_mode, self.return_indices)
 
     def __repr__(self):
         return (f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}"
                 f"{_options(dilation=(self.dilation, 1), ceil_mode=(self.ceil_mode, False))})")
+
+
+class MaxUnpool2d(Module):
+    """(N, C, OH, OW) and the indices of ``MaxPool2d(return_indices=True)`` -> (N, C, H, W)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def __repr__(self):
+        return f"MaxUnpool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
 
 
 class AvgPool2d(Module):
@@ -184,14 +197,16 @@ class AvgPool2d(Module):
     padding, False by those in the input only.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
+                            self.count_include_pad, self.divisor_override)
 
     def __repr__(self):
         options = _options(ceil_mode=(self.ceil_mode, False),
