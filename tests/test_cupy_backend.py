@@ -415,7 +415,8 @@ def pytorch_idioms_workload(rng):
     maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum() \
         + nn.GroupNorm(3, 3).double()(pooled).sum() + minires.einsum("nk,mk->nm", flat, flat).sum() \
         + F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2).sum() \
-        + F.avg_pool2d(x, 3, 1, 1, divisor_override=4).sum() + F.conv2d(x[0], x[:, :, :3, :3]).sum()
+        + F.avg_pool2d(x, 3, 1, 1, divisor_override=4).sum() + F.conv2d(x[0], x[:, :, :3, :3]).sum() \
+        + nn.AdaptiveMaxPool2d((3, 2))(x).sum()
     (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
     total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
         + layers + maths

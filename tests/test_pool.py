@@ -337,3 +337,15 @@ def test_avg_pool_divisor_override_matches_torch(rng):
                   rng.standard_normal((2, 3, 6, 5)))
     same_as_torch(nn.AvgPool2d(2, divisor_override=3), torch.nn.AvgPool2d(2, divisor_override=3),
                   rng.standard_normal((1, 2, 4, 4)))
+
+
+@pytest.mark.parametrize("output_size", [1, (2, 3), (3, None), 4])
+def test_adaptive_max_pool_matches_torch_and_gradchecks(rng, output_size):
+    from tests.support.torch_oracle import same_as_torch
+    same_as_torch(lambda x: F.adaptive_max_pool2d(x, output_size),
+                  lambda x: torch.nn.functional.adaptive_max_pool2d(x, output_size),
+                  distinct(rng, 2, 3, 7, 5).numpy())
+    same_as_torch(nn.AdaptiveMaxPool2d(output_size), torch.nn.AdaptiveMaxPool2d(output_size),
+                  numpy.round(rng.standard_normal((1, 2, 5, 6)), 0))        # ties: the first keeps it
+    assert minires.gradcheck(lambda x: F.adaptive_max_pool2d(x, output_size), [distinct(rng, 1, 2, 5, 4)],
+                             **TOL)

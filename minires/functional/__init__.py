@@ -28,13 +28,20 @@ from minires.functional.pointwise_loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from minires.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_unpool2d
+from minires.functional.pool import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    max_pool2d,
+    max_unpool2d,
+)
 from minires.functional.shaping import flatten
 from minires.functional.smooth_activation import elu, silu, softplus
 from minires.functional.upsampling import interpolate
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "elu", "embedding",
-           "flatten", "group_norm", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear",
-           "log_softmax", "max_pool2d", "max_unpool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu",
-           "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy",
+           "dropout", "elu", "embedding", "flatten", "group_norm", "interpolate", "l1_loss",
+           "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "max_unpool2d", "mse_loss",
+           "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
+           "softplus", "tanh"]

@@ -1,4 +1,4 @@
-"""Max and average pooling over KH x KW windows; max unpooling; adaptive average pooling.
+"""Max and average pooling over KH x KW windows; max unpooling; adaptive average and max pooling.
 
 N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
 DH/DW dilation (max pooling only), OH/OW output size with
@@ -262,6 +262,60 @@ def adaptive_avg_pool2d(input, output_size):
     if min(OH, OW) < 1:
         raise ValueError(f"{name()}: output sizes must be >= 1, got {(OH, OW)}")
     return AdaptiveAvgPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
+
+
+class AdaptiveMaxPool2d(Function):
+    """The maximum of each adaptive window (see ``adaptive_avg_pool2d``); the gradient goes to
+    the first maximum of the window in row-major order, as PyTorch routes it."""
+
+    def __init__(self, rows, columns):
+        self.rows, self.columns = rows, columns     # [(start, end)] of each output row, column
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        x_nhwc = x.transpose(0, 2, 3, 1)                                    # (N, H, W, C)
+        N, H, W, C = x_nhwc.shape
+        y = xp.empty((N, len(self.rows), len(self.columns), C), dtype=x.dtype)  # (N, OH, OW, C)
+        self.winners = {}                                                   # (oh, ow) -> one-hot
+        for oh, (h0, h1) in enumerate(self.rows):
+            for ow, (w0, w1) in enumerate(self.columns):
+                pixels = x_nhwc[:, h0:h1, w0:w1, :].reshape(N, -1, C)       # (N, kh*kw, C)
+                first = pixels.argmax(axis=1)                               # (N, C) the first maximum
+                y[:, oh, ow, :] = xp.take_along_axis(pixels, first[:, None, :], axis=1)[:, 0, :]  # (N, C)
+                if self.needs_input_grad[0]:
+                    positions = xp.arange(pixels.shape[1]).reshape(1, -1, 1)    # (1, kh*kw, 1)
+                    self.winners[oh, ow] = positions == first[:, None, :]       # (N, kh*kw, C)
+        self.x_shape = x.shape
+        return y.transpose(0, 3, 1, 2)                                      # (N, C, OH, OW)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        N, C, H, W = self.x_shape
+        gy_nhwc = gy.transpose(0, 2, 3, 1)                                  # (N, OH, OW, C)
+        gx = xp.zeros((N, H, W, C), dtype=gy.dtype)                         # (N, H, W, C)
+        for oh, (h0, h1) in enumerate(self.rows):
+            for ow, (w0, w1) in enumerate(self.columns):
+                share = self.winners[oh, ow] * gy_nhwc[:, oh, ow, None, :]      # (N, kh*kw, C)
+                gx[:, h0:h1, w0:w1, :] += share.reshape(N, h1 - h0, w1 - w0, C)  # overlaps add up
+        return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
+
+
+@unbatched_images
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """PyTorch's ``F.adaptive_max_pool2d``: (N, C, H, W) -> (N, C, OH, OW), the maximum of each
+    of adaptive_avg_pool2d's windows. ``return_indices`` is not supported."""
+    if return_indices:
+        raise ValueError("adaptive_max_pool2d(): return_indices=True is not supported in minires")
+    OH, OW = (output_size, output_size) if isinstance(output_size, int) else output_size
+
+    def name():
+        return f"AdaptiveMaxPool2d(output_size={output_size})"
+    check_image_input(name, input, None, (1, 1), (0, 0))
+    N, C, H, W = input.shape
+    OH, OW = H if OH is None else OH, W if OW is None else OW
+    if min(OH, OW) < 1:
+        raise ValueError(f"{name()}: output sizes must be >= 1, got {(OH, OW)}")
+    return AdaptiveMaxPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
 
 
 def _adaptive_windows(size, out):

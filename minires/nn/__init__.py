@@ -6,6 +6,7 @@ from minires.nn.dropout import Dropout
 from minires.nn.embedding_layers import Embedding, GroupNorm, LayerNorm
 from minires.nn.layers import (
                                AdaptiveAvgPool2d,
+                               AdaptiveMaxPool2d,
                                AvgPool2d,
                                BatchNorm1d,
                                BatchNorm2d,
@@ -24,9 +25,9 @@ from minires.nn.losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss, NLLLo
 from minires.nn.module import Module, Parameter
 from minires.nn.sync_batchnorm import SyncBatchNorm
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-           "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten",
-           "GroupNorm", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d",
-           "MaxUnpool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ParameterList",
-           "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus",
-           "SyncBatchNorm", "Tanh", "Unflatten", "Upsample", "init", "parallel", "utils"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss",
+           "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding",
+           "Flatten", "GroupNorm", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss",
+           "MaxPool2d", "MaxUnpool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter",
+           "ParameterList", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
+           "Softplus", "SyncBatchNorm", "Tanh", "Unflatten", "Upsample", "init", "parallel", "utils"]

@@ -176,6 +176,20 @@ class MaxPool2d(Module):
                 f"{_options(dilation=(self.dilation, 1), ceil_mode=(self.ceil_mode, False))})")
 
 
+class AdaptiveMaxPool2d(Module):
+    """(N, C, H, W) -> (N, C, OH, OW): the maximum of each adaptive window."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size)
+
+    def __repr__(self):
+        return f"AdaptiveMaxPool2d(output_size={self.output_size})"
+
+
 class MaxUnpool2d(Module):
     """(N, C, OH, OW) and the indices of ``MaxPool2d(return_indices=True)`` -> (N, C, H, W)."""
 
