@@ -7,6 +7,7 @@ import numpy
 
 from minires import backend
 from minires.autograd import Function, Tensor
+from minires.functional import soft_targets
 
 
 def _log_softmax(x, axis):
@@ -98,7 +99,8 @@ class CrossEntropy(Function):
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    """PyTorch's ``F.cross_entropy`` (class-index targets).
+    """PyTorch's ``F.cross_entropy``: class-index targets here; class probabilities and
+    (N, C, d1, ...) inputs in ``soft_targets.py``.
 
     Args:
         input: (N, K) Tensor of logits.
@@ -123,6 +125,12 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         target = target.data
     elif not hasattr(target, "dtype"):
         target = numpy.asarray(target)
+    if soft_targets.is_probability_target(input, target):          # issue 17: functional/soft_targets.py
+        return soft_targets.cross_entropy_of_probabilities(input, target, weight, reduction, label_smoothing)
+    if input.ndim > 2:
+        return soft_targets.cross_entropy_per_position(cross_entropy, input, target, weight, reduction,
+                                                       ignore_index=ignore_index,
+                                                       label_smoothing=label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: expected input (N, K) logits, got {tuple(input.shape)}")
     N, K = input.shape
