@@ -416,7 +416,8 @@ def pytorch_idioms_workload(rng):
         + nn.GroupNorm(3, 3).double()(pooled).sum() + minires.einsum("nk,mk->nm", flat, flat).sum() \
         + F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2).sum() \
         + F.avg_pool2d(x, 3, 1, 1, divisor_override=4).sum() + F.conv2d(x[0], x[:, :, :3, :3]).sum() \
-        + nn.AdaptiveMaxPool2d((3, 2))(x).sum() \
+        + nn.AdaptiveMaxPool2d((3, 2))(x).sum() + F.conv_transpose2d(
+            x, x[0, :, None, :3, :3] * 1.0, None, 2, 1, 1, 3, 1).sum() \
         + F.cross_entropy(flat, flat.detach().softmax(1), label_smoothing=0.1) \
         + nn.CrossEntropyLoss(weight=minires.ones(3, dtype=minires.float64))(x, minires.randint(3, (2, 4, 4)))
     (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)

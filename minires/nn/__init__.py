@@ -11,6 +11,7 @@ from minires.nn.layers import (
                                BatchNorm1d,
                                BatchNorm2d,
                                Conv2d,
+                               ConvTranspose2d,
                                CrossEntropyLoss,
                                Flatten,
                                Linear,
@@ -26,8 +27,9 @@ from minires.nn.module import Module, Parameter
 from minires.nn.sync_batchnorm import SyncBatchNorm
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss",
-           "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding",
-           "Flatten", "GroupNorm", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "MSELoss",
-           "MaxPool2d", "MaxUnpool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter",
-           "ParameterList", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
-           "Softplus", "SyncBatchNorm", "Tanh", "Unflatten", "Upsample", "init", "parallel", "utils"]
+           "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout",
+           "ELU", "Embedding", "Flatten", "GroupNorm", "Identity", "L1Loss", "LayerNorm", "LeakyReLU",
+           "Linear", "MSELoss", "MaxPool2d", "MaxUnpool2d", "Module", "ModuleDict", "ModuleList",
+           "NLLLoss", "Parameter", "ParameterList", "ReLU", "Sequential", "SiLU", "Sigmoid",
+           "SmoothL1Loss", "Softmax", "Softplus", "SyncBatchNorm", "Tanh", "Unflatten", "Upsample",
+           "init", "parallel", "utils"]

@@ -66,6 +66,33 @@ class Conv2d(Module):
                 f"stride={self.stride}{options})")     # as PyTorch's
 
 
+class ConvTranspose2d(Module):
+    """(N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H - 1)S - 2P + D(K - 1) + A + 1.
+
+    PyTorch's arguments in PyTorch's order (``output_padding`` A 6th, ``dilation`` 9th);
+    weight (in_channels, out_channels / groups, KH, KW), initialised as PyTorch's.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1):
+        super().__init__()
+        KH, KW = pair(kernel_size)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (KH, KW)
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.groups, self.dilation = groups, dilation
+        self.weight = _empty_parameter(in_channels, out_channels // groups, KH, KW)
+        self.bias = _empty_parameter(out_channels) if bias else None
+        init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, x):
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def __repr__(self):
+        return (f"ConvTranspose2d({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size}, stride={self.stride})")
+
+
 class Linear(Module):
     """(N, in_features) -> (N, out_features)."""
 
