@@ -401,6 +401,7 @@ def pytorch_idioms_workload(rng):
             F.log_softmax(flat, 1), labels)
     layers = nn.LayerNorm(12).double()(flat).sum() + F.layer_norm(flat, (12,)).sum() \
         + F.pad(pooled, (1, 0, -1, 2), value=0.5).sum() + F.silu(flat).sum() + F.elu(flat).sum() \
+        + F.gelu(flat).sum() + nn.GELU("tanh")(flat).sum() \
         + nn.Softplus(2.0, 1.0)(flat).sum() + F.embedding(labels, flat.T).sum()
     F.one_hot(labels, 3).sum() + F.one_hot(labels).sum()
     maths = flat.sort(1, descending=True).values.sum() + flat.topk(3).values.sum() + flat.prod(1).sum() \

@@ -37,12 +37,12 @@ from minires.functional.pool import (
     max_unpool2d,
 )
 from minires.functional.shaping import flatten
-from minires.functional.smooth_activation import elu, silu, softplus
+from minires.functional.smooth_activation import elu, gelu, silu, softplus
 from minires.functional.upsampling import interpolate
 
 __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
-           "cross_entropy", "dropout", "elu", "embedding", "flatten", "group_norm", "interpolate",
-           "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "max_unpool2d",
-           "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss",
-           "softmax", "softplus", "tanh"]
+           "cross_entropy", "dropout", "elu", "embedding", "flatten", "gelu", "group_norm",
+           "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d",
+           "max_unpool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
+           "smooth_l1_loss", "softmax", "softplus", "tanh"]

@@ -91,3 +91,17 @@ class Softplus(Module):
 
     def __repr__(self):
         return f"Softplus(beta={self.beta}, threshold={self.threshold})"
+
+
+class GELU(Module):
+    """x * P(x) element-wise, P the standard normal CDF (``approximate="tanh"``: its tanh form)."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def __repr__(self):
+        return "GELU()" if self.approximate == "none" else f"GELU(approximate={self.approximate!r})"
