@@ -302,3 +302,19 @@ def test_conv2d_dilation_must_be_positive_and_counts_in_the_size_check():
         F.conv2d(x, w, dilation=3)
     with pytest.raises(ValueError, match="groups must be a positive int dividing out_channels 3"):
         F.conv2d(Tensor(numpy.zeros((1, 4, 5, 5))), w, groups=2)
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0), (1, 0)])
+def test_conv2d_of_an_empty_batch_is_empty_forward_and_backward(rng, stride, padding):
+    """As PyTorch: N = 0 gives (0, OC, OH, OW), a (0, C, H, W) input gradient and zero gW, gb."""
+    x = Tensor(numpy.zeros((0, 3, 6, 6)), requires_grad=True)
+    w, b = leaf(rng, 4, 3, 3, 3), leaf(rng, 4)
+    if stride == 1 and padding == 0:
+        w = leaf(rng, 4, 3, 1, 1)       # the 1x1 path, which skips im2col
+    y = F.conv2d(x, w, b, stride=stride, padding=padding)
+    OH = (6 + 2 * padding - w.shape[2]) // stride + 1
+    assert y.shape == (0, 4, OH, OH)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 6, 6)
+    numpy.testing.assert_array_equal(w.grad, numpy.zeros(w.shape))
+    numpy.testing.assert_array_equal(b.grad, numpy.zeros(4))

@@ -312,3 +312,15 @@ def test_batch_norm1d_needs_more_than_one_value_per_channel_in_training():
     with pytest.raises(ValueError, match=r"BatchNorm1d\(3\): training needs more than one value"):
         nn.BatchNorm1d(3)(Tensor(numpy.zeros((1, 3), dtype=numpy.float32)))
     assert nn.BatchNorm1d(3)(Tensor(numpy.zeros((1, 3, 2), dtype=numpy.float32))).shape == (1, 3, 2)
+
+
+def test_batch_norm_evaluates_an_empty_batch(rng):
+    """As PyTorch: N = 0 in evaluation gives an empty result and empty/zero gradients."""
+    x = Tensor(numpy.zeros((0, 3, 4, 4)), requires_grad=True)
+    gamma, beta = leaf(rng, 3), leaf(rng, 3)
+    y = F.batch_norm(x, numpy.zeros(3), numpy.ones(3), gamma, beta, training=False)
+    assert y.shape == (0, 3, 4, 4)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 4, 4)
+    numpy.testing.assert_array_equal(gamma.grad, numpy.zeros(3))
+    numpy.testing.assert_array_equal(beta.grad, numpy.zeros(3))
