@@ -152,9 +152,8 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, check_finite=Tr
     Raises:
         NonFiniteError: (a ValueError) with ``check_finite``, an array holds nan or inf.
         ValueError: the file cannot be read, is not a minires checkpoint, is damaged or does not
-            fit the model; the message names the file and the entry or field at fault. A
-            schedule that the scheduler itself refuses is found last, after the model and the
-            optimizer were loaded.
+            fit the model; the message names the file and the entry or field at fault. Nothing
+            was changed.
     """
     contents = _read_arrays(path)
     if "meta" not in contents:
@@ -175,11 +174,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, check_finite=Tr
     if optimizer is not None:
         optimizer.load_state_dict({**meta["optimizer"], **optimizer_state})
     if scheduler is not None and "scheduler" in meta:
-        try:
-            scheduler.load_state_dict(meta["scheduler"])
-        except (ArithmeticError, LookupError, TypeError, ValueError) as error:  # step_size 0, ...
-            raise ValueError(f"{path}: meta 'scheduler' is refused by "
-                             f"{type(scheduler).__name__} ({error!r})") from None
+        scheduler.load_state_dict(meta["scheduler"])     # checked with the meta
     return meta
 
 
@@ -298,6 +293,10 @@ def _checked_meta(array, path, optimizer, scheduler):
         _check_numbers(meta["optimizer"], optimizer.state_dict(), "optimizer", refuse)
     if scheduler is not None and "scheduler" in meta:
         _check_numbers(meta["scheduler"], scheduler.state_dict(), "scheduler", refuse)
+        try:
+            scheduler.check_state_dict(meta["scheduler"])
+        except ValueError as error:     # step_size 0, ...: found before the model changes
+            refuse("scheduler", f"is refused by {type(scheduler).__name__} ({error})")
     return meta
 
 

@@ -444,15 +444,21 @@ def deep_json(depth):
     (lambda meta: meta.pop("optimizer"), "holds no optimizer state"),
     (lambda meta: meta["scheduler"].update(step_size=0), "meta 'scheduler' is refused by StepLR"),
     (lambda meta: meta["scheduler"].update(gamma=None), "meta 'scheduler' has gamma = None"),
+    (lambda meta: meta["scheduler"].update(last_lr=[0.1, 0.2]),
+     "last_lr must be a list of 1 finite rates >= 0"),
 ])
 def test_malformed_meta_is_a_value_error_naming_the_field(tmp_path, change, message):
     save_run(tmp_path / "good.npz")
     with_meta(tmp_path / "good.npz", tmp_path / "bad.npz", change)
+    model, optimizer, scheduler = fresh_run()
+    before = snapshot(model), optimizer.lr, scheduler.state_dict()
 
     with pytest.raises(ValueError) as raised:
-        load_checkpoint(tmp_path / "bad.npz", *fresh_run())
+        load_checkpoint(tmp_path / "bad.npz", model, optimizer, scheduler)
 
     assert "bad.npz" in str(raised.value) and message in str(raised.value), str(raised.value)
+    assert_untouched(model, before[0])      # validate first, then change anything
+    assert (optimizer.lr, scheduler.state_dict()) == before[1:]
 
 
 @pytest.mark.parametrize("text, message", [
