@@ -425,3 +425,39 @@ def test_in_place_change_of_what_a_layer_saved_is_refused(layer):
         F.relu(y, inplace=True)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+class _BroadcastingAdd(minires.autograd.Function):
+    """An op that broadcasts its second input and leaves the reduction to the engine."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return gy, gy
+
+
+def test_backward_sums_a_broadcast_input_gradient_back_to_its_shape(rng):
+    """Whatever an op's backward returns, each gradient takes its tensor's shape (sum_to)."""
+    a = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal((1, 3)), requires_grad=True)
+    gy = rng.standard_normal((2, 3))
+    _BroadcastingAdd()(a, b).backward(gy)
+    numpy.testing.assert_allclose(b.grad, gy.sum(axis=0, keepdims=True), rtol=1e-12)
+    numpy.testing.assert_allclose(a.grad, gy, rtol=1e-12)
+
+
+def test_a_gradient_that_cannot_take_its_tensors_shape_names_the_op(rng):
+    a = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(4), requires_grad=True)
+
+    class Wrong(minires.autograd.Function):
+        def forward(self, a, b):
+            return a
+
+        def backward(self, gy):
+            return gy, gy
+
+    with pytest.raises(RuntimeError, match=r"Wrong: a gradient of shape \(2, 3\) cannot be summed to "
+                                           r"its input's shape \(4,\)"):
+        Wrong()(a, b).sum().backward()

@@ -1,7 +1,6 @@
 """Matrix multiply and the fully connected layer's function, y = x W^T + b."""
 from minires import backend
-from minires.autograd import Function
-from minires.functional.arithmetic import sum_to
+from minires.autograd import Function, sum_to
 
 
 class MatMul(Function):
@@ -47,6 +46,7 @@ class Linear(Function):
 
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
+        self.b_shape = None if b is None else b.shape       # (out,), or one that broadcasts: (1, out)
         y = x @ W.T                                         # (N, *, out)
         return y if b is None else y + b
 
@@ -56,7 +56,7 @@ class Linear(Function):
         gW = gy_rows.T @ self.x.reshape(-1, self.x.shape[-1])   # (out, in)
         if len(self.needs_input_grad) == 2:     # no bias
             return gx, gW
-        gb = gy_rows.sum(axis=0)                            # (out,)
+        gb = sum_to(gy, self.b_shape)                       # (out,) or the bias's own shape
         return gx, gW, gb
 
 
