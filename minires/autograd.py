@@ -45,12 +45,12 @@ class Tensor:
         if source is not None:
             data = source.data
         xp = backend.get_array_module()
-        if isinstance(data, xp.ndarray):
+        if isinstance(data, xp.ndarray) and data.dtype.kind in "biuf":
             self.data = data if dtype is None else data.astype(dtype, copy=False)
         else:
             if dtype is None and not isinstance(data, (numpy.ndarray, numpy.generic)):
                 dtype = numpy.float32
-            self.data = backend.to_device(data, dtype=dtype)
+            self.data = _device_array(data, dtype)
         shared = source is not None and self.data is source.data
         self._version_counter = source._version_counter if shared else VersionCounter()
         self.requires_grad = requires_grad
@@ -136,6 +136,23 @@ class Tensor:
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(self)`` each time backward has added into ``self.grad`` (PyTorch's name)."""
         self._post_accumulate_grad_hooks = [*self._post_accumulate_grad_hooks, hook]
+
+
+def _device_array(data, dtype):
+    """``data`` as an array of numbers of the active backend, or a TypeError naming it.
+
+    PyTorch refuses None, text and ragged lists; NumPy would make a nan, a string array or an
+    object array of them.
+    """
+    try:
+        host = numpy.asarray(data)
+    except (TypeError, ValueError):     # "setting an array element with a sequence", ...
+        host = None
+    if host is None or host.dtype.kind not in "biuf":
+        kind = f"{data.dtype} data" if isinstance(data, numpy.ndarray) else type(data).__name__
+        raise TypeError(f"Tensor: data must be an array, a number or a (nested, rectangular) list "
+                        f"of numbers, got {kind}")
+    return backend.to_device(host, dtype=dtype)
 
 
 class VersionCounter:

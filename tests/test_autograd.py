@@ -461,3 +461,13 @@ def test_a_gradient_that_cannot_take_its_tensors_shape_names_the_op(rng):
     with pytest.raises(RuntimeError, match=r"Wrong: a gradient of shape \(2, 3\) cannot be summed to "
                                            r"its input's shape \(4,\)"):
         Wrong()(a, b).sum().backward()
+
+
+@pytest.mark.parametrize("data, kind", [
+    (None, "NoneType"), ("3", "str"), ([[1.0, 2.0], [3.0]], "list"), ([1.0, None], "list"),
+    ({"a": 1}, "dict"), (numpy.array(["x"]), "<U1 data"), (numpy.array([None]), "object data"),
+])
+def test_tensor_refuses_data_that_is_not_numbers(data, kind):
+    """PyTorch refuses Tensor(None); NumPy would give a float32 nan (or a string array)."""
+    with pytest.raises(TypeError, match=f"Tensor: data must be an array, a number or a .* got {kind}"):
+        Tensor(data)

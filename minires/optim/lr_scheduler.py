@@ -94,7 +94,7 @@ class StepLR(LRScheduler):
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
     def check_state_dict(self, state):
-        """Also checks the first checkpoints' state (``base_lr``, ``last_epoch``, ``step_size``, ``gamma``)."""
+        """Also checks the first checkpoints' state (``base_lr``, ``last_epoch``, ``step_size``, gamma)."""
         if isinstance(state, dict):
             step_size, gamma = state.get("step_size", self.step_size), state.get("gamma", self.gamma)
             _require(self, state, "step_size", _is_count(step_size) and step_size >= 1,
