@@ -8,7 +8,7 @@ import pytest
 
 import minires
 import minires.functional as F
-from minires import nn, optim
+from minires import Tensor, nn, optim
 from tests.support.networks import batch, small_net
 from tests.support.parity import randn, rng_for, to_numpy
 
@@ -142,6 +142,22 @@ def test_optimizer_arguments():
     mixed[1].data = mixed[1].data.astype(numpy.float64)
     with pytest.raises(ValueError, match="share one dtype"):
         optim.Adam(mixed)
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam, optim.AdamW])
+def test_a_model_cast_after_the_optimizer_was_built_is_refused_not_cast_back(make):
+    """model.double() after the optimizer: step() says so, and the model stays float64."""
+    model = nn.Linear(3, 2)
+    optimizer = make(model.parameters(), lr=0.1)
+    model.double()
+    F.linear(Tensor(numpy.ones((4, 3))), model.weight, model.bias).sum().backward()
+    before = {key: value.copy() for key, value in model.state_dict().items()}
+    with pytest.raises(TypeError, match="optimizer: its parameters were float32 when it was built "
+                                        "and one is now float64; change the model's dtype"):
+        optimizer.step()
+    for key, value in model.state_dict().items():
+        assert value.dtype == numpy.float64, key
+        numpy.testing.assert_array_equal(value, before[key], err_msg=key)
 
 
 def test_optimizer_state_of_another_model():
