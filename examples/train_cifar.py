@@ -67,6 +67,9 @@ from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_USAGE, EXIT_NOT_FINITE = 2, 3
+# The integer flags and their least values (a seed of numpy.random must be 0 or more).
+INTEGER_FLAGS = {"epochs": 1, "batch_size": 1, "lr_step": 1, "seed": 0, "limit_train": 1,
+                 "limit_test": 1, "log_every": 1}
 
 
 # --- the course's step ---------------------------------------------------------------
@@ -156,13 +159,15 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     # the flags the user typed (not defaults): only those are worth a note when not applied
     args.typed = sorted({a.split("=")[0] for a in argv if a.startswith("--")})
-    for name in ("epochs", "batch_size", "lr_step", "log_every", "limit_train", "limit_test"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not args.lr >= 0:
-        parser.error("--lr must be 0 or more")
-    if not args.lr_factor > 0:
-        parser.error("--lr-factor must be more than 0")
+    # every integer flag's range, so that none reaches the library as a traceback
+    for name, least in INTEGER_FLAGS.items():
+        if getattr(args, name) is not None and getattr(args, name) < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got "
+                         f"{getattr(args, name)}")
+    if not 0 <= args.lr < float("inf"):
+        parser.error(f"--lr must be a finite number, 0 or more, got {args.lr}")
+    if not 0 < args.lr_factor < float("inf"):
+        parser.error(f"--lr-factor must be a finite number more than 0, got {args.lr_factor}")
     if args.tf32 and args.backend != "cupy":
         parser.error("--tf32 is a GPU matrix-multiply mode: it needs --backend cupy")
     if args.eval_only and args.resume is None:
