@@ -290,14 +290,19 @@ class Run:
             self.say(f"note: {folder} holds {' and '.join(earlier)} of an earlier run: this run "
                      f"overwrites its checkpoints and adds its records as run {self.run_id}")
 
-    def resume(self, path):
+    def resume(self, path, steps_per_epoch):
+        """Continue from ``path``: a minires checkpoint of this script, or PyTorch weights.
+
+        ``steps_per_epoch`` is what this run's data makes of an epoch: a checkpoint that
+        stopped mid-epoch is checked against it, with its progress, before it is used.
+        """
         try:
             if is_checkpoint(path):
                 meta = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
                 self.epoch, self.skip_steps = meta["epoch"], meta["step"]
                 if self.skip_steps:
                     self._check_same_batches(meta["settings"])
-                self.skipped_loss = tuple(meta.get("progress", {}).get("loss", (0.0, 0)))
+                    self.skipped_loss = self._checked_progress(meta, steps_per_epoch)
                 if "rng_state" in meta:
                     self.rng.bit_generator.state = meta["rng_state"]
                 where = (f"in epoch {self.epoch + 1}, after step {self.skip_steps}" if self.skip_steps
@@ -340,6 +345,22 @@ class Run:
             self.say(f"note: {', '.join(ignored)} not applied: a resumed run keeps its own schedule "
                      f"(lr now {self.optimizer.lr:g}, divided by {1 / self.scheduler.gamma:g} every "
                      f"{self.scheduler.step_size} epochs)")
+
+    def _checked_progress(self, meta, steps_per_epoch):
+        """The (loss sum, steps) of the epoch a mid-epoch checkpoint stopped in, checked against
+        this run's epoch (load_checkpoint checks the fields' types; only the script knows these)."""
+        step = meta["step"]
+        if step > steps_per_epoch:
+            raise ValueError(f"it stopped after step {step} of an epoch, but an epoch of this "
+                             f"data has {steps_per_epoch} steps (a checkpoint of other data?)")
+        if "progress" not in meta:      # checkpoints from before progress was saved
+            return (0.0, 0)
+        loss = meta["progress"].get("loss")
+        if not (isinstance(loss, list) and len(loss) == 2 and type(loss[0]) in (int, float)
+                and numpy.isfinite(loss[0]) and loss[1] == step and type(loss[1]) is int):
+            raise ValueError(f"its progress loss is {loss!r}, not [the finite loss sum, {step}] "
+                             f"of the {step} steps it stopped after")
+        return tuple(loss)
 
     def _check_same_batches(self, saved):
         """Mid-epoch, the resumed run must cut the epoch into the same batches to skip the done ones."""
@@ -543,7 +564,7 @@ def main(argv=None):
     (train_images, train_labels), (test_images, test_labels) = load_data(args)
     run = Run(args)
     if args.resume:
-        run.resume(args.resume)
+        run.resume(args.resume, -(-len(train_labels) // args.batch_size))
     # under mpiexec each process evaluates its share of the test set, and trains on its
     # share of every batch that one process would draw (same order, same augmentation)
     share = slice(run.rank, None, world)

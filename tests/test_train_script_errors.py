@@ -202,3 +202,28 @@ def test_sigterm_during_a_save_finishes_it_and_reports_what_is_on_disk(common, t
     assert "Traceback" not in result.stderr
     assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
     assert f"{tmp_path / 'last.npz'} (epoch 1)" in result.stdout
+
+
+def with_changed_meta(source, target, **fields):
+    """A copy of the checkpoint ``source`` whose meta has ``fields`` replaced."""
+    arrays, meta = checkpoint_arrays(source)
+    numpy.savez(target, meta=numpy.array(json.dumps({**meta, **fields})), **arrays)
+    return target
+
+
+@pytest.mark.parametrize("fields, phrase", [
+    ({"epoch": 0, "step": 10 ** 9, "progress": {"loss": [1.0, 10 ** 9]}},
+     "it stopped after step 1000000000 of an epoch, but an epoch of this data has 2 steps"),
+    ({"epoch": 0, "step": 1, "progress": {"loss": "garbage"}},
+     "its progress loss is 'garbage', not [the finite loss sum, 1]"),
+    ({"epoch": 0, "step": 1, "progress": {"loss": [1.0, 1, 7]}}, "its progress loss is [1.0, 1, 7]"),
+    ({"epoch": 0, "step": 1, "progress": {"loss": [1.0, 5]}}, "its progress loss is [1.0, 5]"),
+], ids=["step 10**9", "garbage loss", "three numbers", "other step count"])
+def test_checkpoint_fields_that_do_not_fit_the_data_are_refused_at_resume(
+        common, one_epoch, tmp_path, fields, phrase):
+    """load_checkpoint accepts these types; the script checks them against its own epoch."""
+    path = with_changed_meta(one_epoch / "last.npz", tmp_path / "odd.npz", **fields)
+    result = run_script(*common, "--resume", path, "--checkpoint-dir", tmp_path / "run")
+    line = assert_one_sentence(result)
+    assert phrase in line, line
+    assert not (tmp_path / "run" / "last.npz").exists()
