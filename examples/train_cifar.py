@@ -36,6 +36,7 @@ what makes a long run safe: resuming, signals, divergence, progress, checkpoints
 """
 import argparse
 import contextlib
+import glob
 import json
 import os
 import resource
@@ -49,6 +50,7 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, distributed, optim
+from minires.atomic_file import remove_leftovers
 from minires.checkpoint import is_checkpoint, load_checkpoint, nonfinite_keys, require_finite, save_checkpoint
 from minires.data import (
     CIFAR10_MD5,
@@ -67,6 +69,9 @@ from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_USAGE, EXIT_NOT_FINITE = 2, 3
+# The files a run writes in --checkpoint-dir, as globs (each also as a .ckpt where it has one).
+CHECKPOINT_NAMES = ("last.npz", "interrupted.npz", "resnet50_epoch*.npz", "resnet50_epoch*.ckpt",
+                    "resnet50_final.npz", "resnet50_final.ckpt")
 # The integer flags and their least values (a seed of numpy.random must be 0 or more).
 INTEGER_FLAGS = {"epochs": 1, "batch_size": 1, "lr_step": 1, "seed": 0, "limit_train": 1,
                  "limit_test": 1, "log_every": 1}
@@ -274,6 +279,7 @@ class Run:
         self.in_training_loop = False   # while True, a stop signal waits for the step's end
         self.saving = False             # while True, a stop signal waits for the file to be complete
         self.saved_epoch = None         # the epoch in last.npz, once this run has written it
+        self.stopped_after_save = None  # the file whose save a stop signal waited for
         # every record of metrics.jsonl names its run, so repeated and resumed runs plot apart
         self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
         folder = args.checkpoint_dir
@@ -282,6 +288,9 @@ class Run:
         try:
             if self.rank == 0:
                 folder.mkdir(parents=True, exist_ok=True)
+                # a run killed while writing left its temporary files: this run's files' go now
+                for name in CHECKPOINT_NAMES:
+                    remove_leftovers(glob.escape(str(folder)) + "/" + name)
                 self.metrics = open(folder / "metrics.jsonl", "a")
                 self.transcript = open(folder / "train.log", "a")
         except OSError as error:
@@ -309,6 +318,7 @@ class Run:
                          else f"after epoch {self.epoch}")
                 self.say(f"Resumed {path} {where}")
                 self._note_kept_schedule(meta["settings"])
+                self._keep_epochs(meta["settings"])
             else:
                 state = load_torch_state_dict(path)
                 require_finite(state, path)
@@ -345,6 +355,12 @@ class Run:
             self.say(f"note: {', '.join(ignored)} not applied: a resumed run keeps its own schedule "
                      f"(lr now {self.optimizer.lr:g}, divided by {1 / self.scheduler.gamma:g} every "
                      f"{self.scheduler.step_size} epochs)")
+
+    def _keep_epochs(self, saved):
+        """Without a typed --epochs, a resumed run trains up to its own (a stopped run goes on)."""
+        epochs = saved.get("epochs")
+        if "--epochs" not in self.args.typed and type(epochs) is int and epochs >= 1:
+            self.args.epochs = epochs
 
     def _checked_progress(self, meta, steps_per_epoch):
         """The (loss sum, steps) of the epoch a mid-epoch checkpoint stopped in, checked against
@@ -434,6 +450,7 @@ class Run:
         if name == "last":
             self.saved_epoch = self.epoch
         if self.stop_signal is not None and not self.in_training_loop:
+            self.stopped_after_save = name
             raise KeyboardInterrupt     # the stop that arrived during the save
 
     def last_good(self):
@@ -541,7 +558,8 @@ def train_epoch(run, loader):
             run.save("interrupted", step=step, rng_state=epoch_start_rng,
                      loss=(mean_over_processes(loss_sum), counted))
             run.say(f"\n{run.stop_signal}: saved {args.checkpoint_dir / 'interrupted.npz'} "
-                    f"(epoch {run.epoch + 1}, step {step}); continue with --resume")
+                    f"(epoch {run.epoch + 1}, step {step}); continue with --resume "
+                    f"{args.checkpoint_dir / 'interrupted.npz'}")
             sys.exit(128 + signal.Signals[run.stop_signal])
     if bar is not None:
         bar.close()
@@ -587,10 +605,29 @@ def main(argv=None):
         train(run, train_loader, test_loader)
     except KeyboardInterrupt:
         signal_name = run.stop_signal or "SIGINT"
-        run.say(f"\n{signal_name}: stopped between training steps; {run.last_good()}")
+        if run.stopped_after_save is None:
+            run.say(f"\n{signal_name}: stopped between training steps; {run.last_good()}")
+        else:
+            left = (f"continue with --resume {args.checkpoint_dir / 'last.npz'}"
+                    if run.epoch < args.epochs else f"all {args.epochs} epochs are done")
+            run.say(f"\n{signal_name}: stopped once {run.stopped_after_save} was saved, after epoch "
+                    f"{run.epoch} of {args.epochs}: {run.last_good()}; {left}")
         if world > 1:       # the others may be inside a collective, waiting for this one
             distributed.abort(128 + signal.Signals[signal_name])
         sys.exit(128 + signal.Signals[signal_name])
+
+
+def write_owed_course_checkpoint(run):
+    """A run killed between last.npz and resnet50_epoch{N} at an epoch end never wrote the latter:
+    a run resumed from that epoch end writes it first."""
+    epoch, folder = run.epoch, run.args.checkpoint_dir
+    if run.skip_steps or not epoch or epoch % run.args.lr_step:
+        return
+    name = f"resnet50_epoch{epoch}"
+    if not ((folder / f"{name}.npz").is_file() and (folder / f"{name}.ckpt").is_file()):
+        run.save(name, torch_copy=True)
+        run.say(f"Saved {folder / name}.npz and .ckpt, which the interrupted run owed at the end "
+                f"of epoch {epoch}")
 
 
 def train(run, train_loader, test_loader):
@@ -601,6 +638,7 @@ def train(run, train_loader, test_loader):
     run.say(f"Training ResNet50_layer4 on {len(train_loader.labels):,} images for {args.epochs} "
             f"epoch(s), backend {args.backend}, batch {args.batch_size}{processes}, "
             f"lr {run.optimizer.lr:g}")
+    write_owed_course_checkpoint(run)
     while run.epoch < args.epochs:      # run.resume made sure one epoch at least is left
         started = time.perf_counter()
         run.in_training_loop = True

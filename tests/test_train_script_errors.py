@@ -196,12 +196,21 @@ def save(real_save, path, *args, **kwargs):
 
 
 def test_sigterm_during_a_save_finishes_it_and_reports_what_is_on_disk(common, tmp_path):
+    """The stop waits for last.npz of epoch 1 of 2; the message says so, and --resume alone
+    goes on to the run's own --epochs 2 (it once refused: "pass --epochs 2 or more")."""
     result = run_script(*common, "--epochs", 2, "--checkpoint-dir", tmp_path,
                         python_options=("-c", SIGTERM_DURING_SAVE))
     assert result.returncode == 128 + signal.SIGTERM, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
     assert f"{tmp_path / 'last.npz'} (epoch 1)" in result.stdout
+    assert "SIGTERM: stopped once last was saved, after epoch 1 of 2" in result.stdout
+    assert "between training steps" not in result.stdout
+    assert f"continue with --resume {tmp_path / 'last.npz'}" in result.stdout
+
+    resumed = run_script(*common, "--checkpoint-dir", tmp_path, "--resume", tmp_path / "last.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 2
 
 
 def with_changed_meta(source, target, **fields):
@@ -227,3 +236,32 @@ def test_checkpoint_fields_that_do_not_fit_the_data_are_refused_at_resume(
     line = assert_one_sentence(result)
     assert phrase in line, line
     assert not (tmp_path / "run" / "last.npz").exists()
+
+
+KILLED_BEFORE_THE_COURSE_CHECKPOINT = with_save_replaced("""
+def save(real_save, path, *args, **kwargs):
+    if "resnet50_epoch" in str(path):       # last.npz is complete; the course's file is not
+        open(f"{path}.0badf00d.tmp", "wb").write(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(path, *args, **kwargs)
+""")
+
+
+def test_a_run_resumed_after_a_kill_at_an_epoch_end_writes_what_that_epoch_owed(common, tmp_path):
+    """SIGKILL between last.npz and resnet50_epoch1: the resumed run writes resnet50_epoch1 and
+    removes the killed write's temporary file at its start."""
+    killed = run_script(*common, "--epochs", 2, "--lr-step", 1, "--checkpoint-dir", tmp_path,
+                        python_options=("-c", KILLED_BEFORE_THE_COURSE_CHECKPOINT))
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+    assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
+    assert not (tmp_path / "resnet50_epoch1.npz").exists()
+    assert (tmp_path / "resnet50_epoch1.npz.0badf00d.tmp").exists()
+
+    resumed = run_script(*common, "--epochs", 2, "--lr-step", 1, "--checkpoint-dir", tmp_path,
+                         "--resume", tmp_path / "last.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "which the interrupted run owed at the end of epoch 1" in resumed.stdout
+    assert checkpoint_arrays(tmp_path / "resnet50_epoch1.npz")[1]["epoch"] == 1
+    assert (tmp_path / "resnet50_epoch1.ckpt").is_file()
+    assert checkpoint_arrays(tmp_path / "resnet50_epoch2.npz")[1]["epoch"] == 2
+    assert list(tmp_path.glob("*.tmp")) == []
