@@ -1,5 +1,5 @@
-"""Tests of minires.data.cifar10: download (resume, retry, checksum, bad URLs and servers),
-safe extraction, reading the binary and the python version.
+"""Tests of minires.data's CIFAR-10 on disk: downloading.py (resume, retry, checksum, bad URLs and
+servers), extraction.py (safe extraction) and cifar10.py (reading the binary and the python version).
 
 A local HTTP server on 127.0.0.1 serves archives built here from synthetic records and,
 when ../shared/data is present, from real CIFAR-10 records of the course's sample. It can
@@ -26,22 +26,20 @@ from pathlib import Path
 import numpy
 import pytest
 
-from minires.data import cifar10
+from minires.data import cifar10, downloading
 from minires.data.cifar10 import (
     ARCHIVE_NAME,
     CLASSES,
     FOLDER_NAME,
     RECORD_BYTES,
     RECORD_FILES,
-    DatasetError,
-    DownloadError,
-    download,
     extract,
     load_cifar10,
-    parse_md5,
     read_records,
 )
 from minires.data.cifar10_python import PYTHON_FOLDER_NAME
+from minires.data.downloading import DownloadError, download, parse_md5
+from minires.data.extraction import DatasetError
 from tests.support.cifar_sample import sample_archive
 from tests.support.full_disk import file_size_limit
 
@@ -250,8 +248,8 @@ def test_download_extract_load(serve, tmp_path, source):
 def test_resume_after_cut_connection(serve, tmp_path):
     payload = build_archive(synthetic_split(seed=1, sizes=(20, 20, 20, 20, 20)))
     # Cut at a whole number of chunks: requests hands over whole chunks only.
-    cut = 2 * cifar10._CHUNK_BYTES
-    assert len(payload) > cut + cifar10._CHUNK_BYTES
+    cut = 2 * downloading.CHUNK_BYTES
+    assert len(payload) > cut + downloading.CHUNK_BYTES
     url, script = serve(payload)
     script.cut_after = cut
     destination = tmp_path / ARCHIVE_NAME
@@ -343,7 +341,7 @@ def test_unreachable_server_explains_how_to_proceed(tmp_path, closed_url):
     assert closed_url in message
     assert "2 attempt" in message
     assert str(data_dir.resolve()) in message
-    assert "--data-url" in message and FOLDER_NAME in message and ARCHIVE_NAME in message
+    assert "--data-url" in message and ARCHIVE_NAME in message
 
 
 def test_missing_requests_is_explained(tmp_path, monkeypatch, closed_url):

@@ -386,9 +386,9 @@ def _closed_port():
 @pytest.fixture
 def unreachable_download(tmp_path, monkeypatch, capsys):
     """main() on an empty data folder with a dead --data-url; the retries' waits are recorded."""
-    import minires.data.cifar10 as cifar10
+    import minires.data.downloading as downloading
     waits = []
-    monkeypatch.setattr(cifar10.time, "sleep", waits.append)
+    monkeypatch.setattr(downloading.time, "sleep", waits.append)
     spec = importlib.util.spec_from_file_location("train_cifar_under_test", SCRIPT)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
