@@ -132,6 +132,8 @@ class Script:
         self.drip = None              # send the body one byte every this many seconds
         self.gzip = False             # send the body gzip-encoded (Content-Encoding: gzip)
         self.range_from_zero = False  # answer a Range request with 206 and the whole file
+        self.range_lies = False       # a 206 whose Content-Range names the byte asked for, but
+                                      # whose Content-Length and body are the whole file
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -172,6 +174,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.send_response(HTTPStatus.PARTIAL_CONTENT)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            if script.range_lies:
+                start = 0
         else:
             self.send_response(HTTPStatus.OK)
         self.send_header("Content-Length", script.content_length or str(len(body) - start))
@@ -604,6 +608,20 @@ def test_partial_answer_from_the_wrong_offset_restarts(serve, tmp_path):
     (tmp_path / (ARCHIVE_NAME + ".part")).write_bytes(payload[:1000])
     download(url, tmp_path / ARCHIVE_NAME, md5_of(payload), progress=False, retries=0)
     assert script.ranges == ["bytes=1000-", None]          # the .part was dropped, not appended
+    assert (tmp_path / ARCHIVE_NAME).read_bytes() == payload
+
+
+@pytest.mark.parametrize("lie", ["range_from_zero", "range_lies"])
+def test_partial_answer_after_a_dropped_connection_that_disagrees_restarts(serve, tmp_path, lie):
+    """A 206 whose Content-Range, offset asked for and Content-Length disagree is no continuation:
+    without an md5 to catch it, appending it made an archive of the first bytes twice."""
+    payload = build_archive(synthetic_split(seed=22, sizes=(20, 20, 20, 20, 20)))
+    url, script = serve(payload)
+    cut = 2 * downloading.CHUNK_BYTES
+    script.cut_after = cut
+    setattr(script, lie, True)
+    download(url, tmp_path / ARCHIVE_NAME, None, progress=False, retries=2, backoff=0)
+    assert script.ranges == [None, f"bytes={cut}-", None]   # the .part was dropped, not appended
     assert (tmp_path / ARCHIVE_NAME).read_bytes() == payload
 
 

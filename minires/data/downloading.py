@@ -224,15 +224,17 @@ def _fetch(requests, url, partial, timeout, progress, give_up_at, deadline):
         if status not in (200, 206):
             raise DownloadError(f"could not download {url}: unexpected HTTP {status} "
                                 f"{response.reason}")
-        if status == 206 and _range_start(response.headers.get("Content-Range")) != offset:
-            # The server sent another part of the file than the one asked for.
+        length = _content_length(response, url)
+        if status == 206 and not _continues(response.headers.get("Content-Range"), offset, length):
+            # Another part of the file than the one asked for, or a Content-Range that its
+            # Content-Length contradicts (the whole file, said to start at the offset):
+            # appending it would repeat the first bytes.
             if offset == 0:
                 raise DownloadError(f"could not download {url}: the server answered a request "
                                     "for the whole file with part of it (HTTP 206)")
             return _restart(requests, url, partial, timeout, progress, give_up_at, deadline)
         if status == 200:
             offset = 0          # a full answer (the server ignored or got no Range): restart
-        length = _content_length(response, url)
         total = offset + length if length is not None else None
         if total is not None and total > _MAX_DOWNLOAD_BYTES:
             raise DownloadError(f"could not download {url}: the server announces {total:,} "
@@ -273,10 +275,16 @@ def _content_length(response, url):
     return int(text)
 
 
-def _range_start(content_range):
-    """The first byte of ``Content-Range: bytes START-END/SIZE``; None if malformed."""
-    match = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", (content_range or "").strip())
-    return int(match.group(1)) if match else None
+def _continues(content_range, offset, length):
+    """Whether a 206's ``Content-Range: bytes START-END/SIZE`` is the continuation asked for:
+    START is the offset of the ``Range`` request, the Content-Length (if sent) is the
+    END - START + 1 bytes it names, and END is the last byte of SIZE (unless SIZE is ``*``)."""
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (content_range or "").strip())
+    if match is None:
+        return False
+    start, end, size = int(match.group(1)), int(match.group(2)), match.group(3)
+    return (start == offset and end >= start and (length is None or length == end - start + 1)
+            and (size == "*" or int(size) == end + 1))
 
 
 def _is_name_resolution_failure(error):
