@@ -113,7 +113,7 @@ def test_conv2d_input_too_small_for_the_kernel():
 
 
 def test_conv2d_bad_stride():
-    with pytest.raises(ValueError, match="stride must be >= 1"):
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 4, kernel_size=3\): stride must be an int >= 1, got 0"):
         nn.Conv2d(3, 4, 3, stride=0)(images(1, 3, 5, 5))
 
 
@@ -273,10 +273,12 @@ def test_conv2d_padding_mode_other_than_zeros_is_refused_in_one_sentence():
         nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
 
 
-@pytest.mark.parametrize("in_channels, out_channels, groups", [(3, 4, 2), (4, 3, 2), (4, 4, 0)])
-def test_conv2d_groups_must_divide_the_channels(in_channels, out_channels, groups):
+@pytest.mark.parametrize("in_channels, out_channels, groups, message", [
+    (3, 4, 2, "groups must be a positive int dividing"), (4, 3, 2, "groups must be a positive int dividing"),
+    (4, 4, 0, "groups must be an int >= 1, got 0")])
+def test_conv2d_groups_must_divide_the_channels(in_channels, out_channels, groups, message):
     with pytest.raises(ValueError, match=rf"Conv2d\({in_channels}, {out_channels}, "
-                                         rf"kernel_size=3\): groups must be a positive int dividing"):
+                                         rf"kernel_size=3\): {message}"):
         nn.Conv2d(in_channels, out_channels, 3, groups=groups)
 
 
@@ -296,7 +298,7 @@ def test_conv2d_grouped_input_with_the_wrong_channel_count_names_the_layer():
 def test_conv2d_dilation_must_be_positive_and_counts_in_the_size_check():
     x = Tensor(numpy.zeros((1, 2, 5, 5)))
     w = Tensor(numpy.zeros((3, 2, 3, 3)))
-    with pytest.raises(ValueError, match="dilation >= 1"):
+    with pytest.raises(ValueError, match="dilation must be an int >= 1, got 0"):
         F.conv2d(x, w, dilation=0)
     with pytest.raises(ValueError, match=r"too small for a 7x7 kernel"):     # 3 (3 - 1) + 1 = 7
         F.conv2d(x, w, dilation=3)
