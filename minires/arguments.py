@@ -46,8 +46,10 @@ def check_pair(where, argument, value, least):
 
 def check_number(where, argument, value, low=None, high=None, low_open=False, high_open=False):
     """``value`` as a finite real number in [low, high] (open ends where asked)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {argument} must be a finite number, got {_got(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {argument} must be a finite number, got {value}")
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
