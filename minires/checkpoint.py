@@ -101,6 +101,16 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
         OSError: the file could not be written (its errno kept, ``filename`` is ``path``);
             no temporary file is left and an earlier file at ``path`` is unchanged.
     """
+    # what load_checkpoint would refuse is refused here, before a byte is written
+    for field, value in (("epoch", epoch), ("step", step)):
+        if not _is_count(value):
+            raise ValueError(f"save_checkpoint: {field} must be an int >= 0, got {value!r}")
+    for field, value in (("settings", settings), ("progress", progress)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"save_checkpoint: {field} must be a dict or None, got "
+                            f"{type(value).__name__}")
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"save_checkpoint: model must be a Module, got {type(model).__name__}")
     arrays = {f"model/{key}": backend.to_host(value) for key, value in model.state_dict().items()}
     meta = {"format": FORMAT, "version": VERSION, "epoch": epoch, "step": step,
             "settings": settings or {}}

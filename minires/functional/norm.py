@@ -17,7 +17,7 @@ The pixels are the rows of an (M, C) matrix (see ``rows.py``), so every
 per-channel statistic is a column sum.
 """
 from minires import backend
-from minires.arguments import check_image_input
+from minires.arguments import check_image_input, check_number
 from minires.autograd import Function, Tensor
 from minires.functional.rows import column_means, column_sums, from_rows, to_rows
 
@@ -127,6 +127,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     C = next((len(v) for v in (weight, running_mean) if v is not None),
              shape[1] if len(shape) in (2, 3, 4) else None)    # the layer's channels, if known
     # every check before the running statistics move: a call that raises changes nothing
+    check_number(layer, "eps", eps, low=0)
     for argument, value in vectors.items():
         if value is not None and tuple(value.shape) != (C,):
             raise ValueError(f"{layer}({C}): {argument} must have shape ({C},), got "

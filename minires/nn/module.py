@@ -8,6 +8,8 @@ keys like ``layer1.0.weight`` and array shapes match PyTorch's one to one.
 """
 from collections import OrderedDict
 
+import numpy
+
 from minires import backend
 from minires.autograd import Tensor
 
@@ -185,6 +187,17 @@ class Module:
         Returns:
             (missing_keys, unexpected_keys)
         """
+        where = f"load_state_dict into {type(self).__name__}"
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"{where}: state_dict must be a mapping from names to arrays, got "
+                            f"{type(state_dict).__name__}")
+        # Tensors (as in a state dict of PyTorch's or of minires) count as their arrays
+        state_dict = {key: value.data if isinstance(value, Tensor) else value
+                      for key, value in state_dict.items()}
+        for key, value in state_dict.items():
+            if not hasattr(value, "shape") or getattr(value, "dtype", numpy.dtype(object)).kind not in "biuf":
+                kind = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
+                raise TypeError(f"{where}: the value of {key!r} must be an array of numbers, got {kind}")
         own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
