@@ -9,6 +9,7 @@ N batch, C channels, H/W input size, K kernel, S stride, P padding, D dilation.
 """
 import math
 import numbers
+import os
 
 import numpy
 
@@ -69,6 +70,14 @@ def check_choice(where, argument, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{where}: {argument} must be one of {', '.join(map(repr, choices))}, "
                          f"got {_got(value)}")
+    return value
+
+
+def check_path(where, argument, value):
+    """A file or folder name: a str or an os.PathLike (pathlib.Path)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{where}: {argument} must be a path (a str or a pathlib.Path), got "
+                        f"{type(value).__name__}")
     return value
 
 

@@ -165,6 +165,10 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, check_finite=Tr
             fit the model; the message names the file and the entry or field at fault. Nothing
             was changed.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_checkpoint: path must be a path, got {type(path).__name__}")
+    if not hasattr(model, "load_state_dict"):
+        raise TypeError(f"load_checkpoint: model must be a Module, got {type(model).__name__}")
     contents = _read_arrays(path)
     if "meta" not in contents:
         raise ValueError(f"{path} is a zip archive but not a minires checkpoint (no 'meta' entry)")

@@ -128,6 +128,9 @@ def load_torch_state_dict(path_or_file):
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, "rb") as file:
             return _load(file, os.fspath(path_or_file))
+    if not all(hasattr(path_or_file, method) for method in ("read", "seek", "tell")):
+        raise TypeError(f"load_torch_state_dict: path_or_file must be a path or a seekable binary "
+                        f"file, got {type(path_or_file).__name__}")
     return _load(path_or_file, getattr(path_or_file, "name", "<stream>"))
 
 
@@ -366,6 +369,11 @@ def save_torch_state_dict(state_dict, path):
         OSError: the file could not be written (its errno kept, ``filename`` is ``path``); no
             temporary file is left and an earlier file at ``path`` is unchanged.
     """
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"save_torch_state_dict: state_dict must be a mapping from names to arrays, "
+                        f"got {type(state_dict).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_torch_state_dict: path must be a path, got {type(path).__name__}")
     arrays = {name: numpy.asarray(value) for name, value in state_dict.items()}
     for name, array in arrays.items():
         if array.dtype not in _STORAGE_NAMES:

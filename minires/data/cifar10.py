@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy
 
+from ..arguments import check_bool, check_path
 from .cifar10_python import (
     PYTHON_FILES,
     PYTHON_FOLDER_NAME,
@@ -87,6 +88,8 @@ def extract(archive_path, data_dir, progress=None):
             the six record files, or ``data_dir`` cannot be written (full, read-only, a
             file). Nothing is left behind in ``data_dir``.
     """
+    check_path("extract", "archive_path", archive_path)
+    check_path("extract", "data_dir", data_dir)
     return extract_archive(archive_path, data_dir, FOLDER_NAME, MEMBER_LIMITS, RECORD_FILES,
                            _MAX_ARCHIVE_BYTES, _MAX_MEMBERS, progress)
 
@@ -102,6 +105,7 @@ def read_records(path):
         DatasetError: the file is empty, larger than 10,000 records, its size is not a
             multiple of 3,073 bytes (truncated), or a label is outside 0..9.
     """
+    check_path("read_records", "path", path)
     size = os.path.getsize(path)
     if size > RECORDS_PER_FILE * RECORD_BYTES:
         raise DatasetError(f"{path}: {size:,} bytes, more than the {RECORDS_PER_FILE:,} records "
@@ -156,6 +160,10 @@ def load_cifar10(data_dir="data", url=CIFAR10_URL, md5=CIFAR10_MD5, download=Tru
             file, or a local archive has the wrong md5 (it is then left in place).
         ValueError: ``md5`` is neither None nor 32 hexadecimal digits.
     """
+    check_path("load_cifar10", "data_dir", data_dir)
+    if not isinstance(url, str):
+        raise TypeError(f"load_cifar10: url must be a string, got {type(url).__name__}")
+    check_bool("load_cifar10", "download", download)
     md5 = None if md5 is None else parse_md5(md5)
     data_dir = Path(data_dir)
     if data_dir.exists() and not data_dir.is_dir():

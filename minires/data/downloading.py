@@ -27,6 +27,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..arguments import check_int, check_number, check_path
+
 # The CIFAR-10 archive is 170,052,171 bytes: a download may not exceed this.
 _MAX_DOWNLOAD_BYTES = 185 << 20
 # Bytes per read while streaming and copying (extraction copies in these too).
@@ -49,6 +51,9 @@ def parse_md5(text):
     content. Raises ValueError otherwise; ``argparse`` turns that into a usage error when this
     is an argument's ``type``.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_md5: an md5 is a string of 32 hexadecimal digits (or 'none'), got "
+                        f"{type(text).__name__}")
     if text.lower() == "none":
         return None
     if not re.fullmatch(r"[0-9a-fA-F]{32}", text):
@@ -92,6 +97,14 @@ def download(url, destination, md5, *, progress=None, retries=4, timeout=30, bac
         ValueError: ``md5`` is neither None nor 32 hexadecimal digits.
         ImportError: ``requests`` is not installed (http and https URLs only).
     """
+    if not isinstance(url, str):
+        raise TypeError(f"download: url must be a string, got {type(url).__name__}")
+    check_path("download", "destination", destination)
+    check_int("download", "retries", retries, least=0)
+    check_number("download", "timeout", timeout, low=0, low_open=True)
+    check_number("download", "backoff", backoff, low=0)
+    if deadline is not None:
+        check_number("download", "deadline", deadline, low=0, low_open=True)
     md5 = None if md5 is None else parse_md5(md5)
     parts = checked_url(url)
     destination = Path(destination)
