@@ -124,8 +124,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                             f"{type(value).__name__}")
         if value is not None and len(value.shape) != 1:
             raise ValueError(f"{layer}: {argument} must be 1-D, (C,), got shape {tuple(value.shape)}")
-    C = next((len(v) for v in (weight, running_mean) if v is not None),
-             shape[1] if len(shape) in (2, 3, 4) else None)    # the layer's channels, if known
+    # the layer's channels, so that the message blames what disagrees with them: the weight's,
+    # else the running statistics' if they agree, else the input's
+    statistics = {len(v) for v in (running_mean, running_var) if v is not None}
+    C = (len(weight) if weight is not None else statistics.pop() if len(statistics) == 1
+         else shape[1] if len(shape) in (2, 3, 4) else None)
     # every check before the running statistics move: a call that raises changes nothing
     check_number(layer, "eps", eps, low=0)
     for argument, value in vectors.items():

@@ -208,7 +208,7 @@ class Module:
                    ([f"unexpected keys: {unexpected}"] if unexpected and strict else []) + \
                    ([f"wrong shapes: {wrong_shape}"] if wrong_shape else [])
         if problems:
-            raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for key, tensor in own.items():
             if key in state_dict:
                 # in place, so optimizers holding views of the parameters still see them
@@ -218,6 +218,11 @@ class Module:
     def num_parameters(self):
         """The number of trainable numbers in the module."""
         return sum(p.numel() for p in self.parameters())
+
+
+class StateDictError(RuntimeError, ValueError):
+    """A state dict that does not fit the module: a RuntimeError, as PyTorch raises, and a
+    ValueError, as every bad argument of minires is."""
 
 
 class _HookHandle:
