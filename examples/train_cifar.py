@@ -178,8 +178,9 @@ def parse_args(argv=None):
     if args.eval_only and args.resume is None:
         parser.error("--eval-only needs --resume CHECKPOINT (without one it would evaluate "
                      "a randomly initialised model)")
-    if args.data_dir.exists() and not args.data_dir.is_dir():
-        parser.error(f"--data-dir {args.data_dir} is a file, not a folder")
+    for flag, folder in (("--data-dir", args.data_dir), ("--checkpoint-dir", args.checkpoint_dir)):
+        if folder.exists() and not folder.is_dir():
+            parser.error(f"{flag} {folder} is a file, not a folder")
     return args
 
 
@@ -326,7 +327,9 @@ class Run:
                 fresh = "" if self.args.eval_only else "; a fresh Adam starts at epoch 1"
                 self.say(f"Loaded PyTorch weights from {path}{fresh}")
         except (ValueError, RuntimeError, OSError) as error:
-            fail(f"--resume {path}: {self._other_shortcut(path) or error}")
+            reason = str(self._other_shortcut(path) or error)
+            # the library's messages start with the file's name: said once, after --resume
+            fail(f"--resume {path}: {reason.removeprefix(f'{path}: ').removeprefix(f'{path} ')}")
         if self.epoch >= self.args.epochs and not self.args.eval_only:
             fail(f"--resume {path} has trained {self.epoch} epoch(s) already and --epochs "
                  f"{self.args.epochs} counts them, so nothing is left to train: pass --epochs "
@@ -576,7 +579,8 @@ def main(argv=None):
     # (measured: 0.72 -> 0.57 s per step at batch 100 on the project's 2-core machine)
     minires.speed.keep_freed_host_memory()
     if args.resume and not args.resume.is_file():
-        fail(f"--resume {args.resume}: no such file")
+        fail(f"--resume {args.resume}: "
+             f"{'is a folder, not a checkpoint file' if args.resume.is_dir() else 'no such file'}")
     world = join_processes(args)
     select_backend(args)
     (train_images, train_labels), (test_images, test_labels) = load_data(args)

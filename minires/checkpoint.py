@@ -249,15 +249,16 @@ def _read_entry(archive, entry, path):
         raise ValueError(f"{where} is damaged ({error}); the file is truncated or "
                          "corrupt") from None
     header_bytes, shape, fortran_order, dtype = _read_npy_header(io.BytesIO(data), where)
-    data_bytes = math.prod(shape) * dtype.itemsize
-    if header_bytes + data_bytes != len(data):
-        raise ValueError(f"{where} has a header for {data_bytes:,} bytes of {dtype} {shape} "
-                         f"but {len(data) - header_bytes:,} bytes of data")
     is_meta = entry.filename == "meta.npy"
     if dtype.fields is not None or dtype.shape != () or dtype.itemsize == 0 or (
             (dtype.kind != "U" or shape != ()) if is_meta else dtype.kind not in "biuf"):
         expected = "a text string" if is_meta else "an array of numbers"
         raise ValueError(f"{where} holds dtype {dtype} and shape {shape}, not {expected}")
+    # after the dtype: an array of Python objects (a pickle) is not a byte-count problem
+    data_bytes = math.prod(shape) * dtype.itemsize
+    if header_bytes + data_bytes != len(data):
+        raise ValueError(f"{where} has a header for {data_bytes:,} bytes of {dtype} {shape} "
+                         f"but {len(data) - header_bytes:,} bytes of data")
     array = numpy.frombuffer(data, dtype, offset=header_bytes)
     return array.reshape(shape, order="F" if fortran_order else "C")
 

@@ -489,3 +489,15 @@ def test_checkpoint_of_another_model_changes_nothing(tmp_path):
         load_checkpoint(path, model)
 
     assert_untouched(model, before)
+
+
+def test_an_array_of_objects_is_named_as_such_not_as_a_byte_count(tmp_path):
+    """numpy.savez pickles an object array; the reader says what it holds, and runs no pickle."""
+    save_run(tmp_path / "good.npz")
+    with numpy.load(tmp_path / "good.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["model/0.weight"] = numpy.array([None, "text"], dtype=object)
+    numpy.savez(tmp_path / "objects.npz", **arrays)
+    with pytest.raises(ValueError, match=r"objects.npz: the entry 'model/0.weight.npy' holds dtype "
+                                         r"object and shape \(2,\), not an array of numbers"):
+        load_checkpoint(tmp_path / "objects.npz", *fresh_run())

@@ -527,12 +527,16 @@ def test_read_records_layout(tmp_path):
     assert got_images[0, 0, 0, 1] == raw[2] and got_images[0, 0, 1, 0] == raw[33]
 
 
-def test_truncated_record_file(tmp_path):
+@pytest.mark.parametrize("change", [-100, 100], ids=["cut short", "too long"])
+def test_record_file_of_a_wrong_size(tmp_path, change):
+    """Once "truncated" even for a file with bytes too many; now it says both."""
     images, labels = synthetic_split(seed=16)["data_batch_1.bin"]
     path = tmp_path / "data_batch_1.bin"
-    path.write_bytes(records_bytes(images, labels)[:-100])
-    size = len(images) * RECORD_BYTES - 100
-    expected = f"truncated: {size:,} bytes is not a multiple of 3,073"
+    records = records_bytes(images, labels)
+    path.write_bytes(records[:change] if change < 0 else records + bytes(change))
+    size = len(images) * RECORD_BYTES + change
+    expected = (f"{size:,} bytes are not a whole number of 3,073-byte records: the file is cut "
+                "short or has bytes too many")
     with pytest.raises(DatasetError, match=expected) as raised:
         read_records(path)
     assert str(path) in str(raised.value)

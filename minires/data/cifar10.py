@@ -114,8 +114,9 @@ def read_records(path):
     if data.size == 0:
         raise DatasetError(f"{path}: empty file (0 bytes)")
     if data.size % RECORD_BYTES != 0:
-        raise DatasetError(f"{path}: truncated: {data.size:,} bytes is not a multiple "
-                           f"of {RECORD_BYTES:,}")
+        raise DatasetError(f"{path}: {data.size:,} bytes are not a whole number of "
+                           f"{RECORD_BYTES:,}-byte records: the file is cut short or has bytes "
+                           f"too many")
     records = data.reshape(-1, RECORD_BYTES)                           # (N, 3073)
     labels = records[:, 0].astype(numpy.int64)                         # (N,)
     bad = numpy.flatnonzero(labels >= len(CLASSES))                    # uint8: never < 0
@@ -178,7 +179,8 @@ def load_cifar10(data_dir="data", url=CIFAR10_URL, md5=CIFAR10_MD5, download=Tru
             if got != md5:
                 raise DatasetError(
                     f"{archive}: md5 is {got}, expected {md5}. Delete it to download "
-                    f"it again, or pass md5=None if you trust this archive.")
+                    f"it again, or, if you trust this archive, pass --data-md5 none "
+                    f"(md5=None to load_cifar10).")
     elif (data_dir / PYTHON_FOLDER_NAME).is_dir():
         return _read_python_folder(data_dir / PYTHON_FOLDER_NAME)
     elif folder.is_dir():
