@@ -460,3 +460,20 @@ def test_a_flag_out_of_range_is_one_sentence_naming_it(script_module, capsys, fl
     stderr = capsys.readouterr().err
     assert exit_info.value.code == 2 and stderr.startswith(f"error: {flag} must be "), stderr
     assert f"got {value}" in stderr and "Traceback" not in stderr
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_named_as_such(script_module, capsys, tmp_path):
+    """It once read "cannot write there (File exists)"."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit):
+        script_module.parse_args(["--checkpoint-dir", tmp_path / "file"])
+    assert capsys.readouterr().err.startswith(f"error: --checkpoint-dir {tmp_path / 'file'} is a "
+                                              "file, not a folder")
+
+
+def test_a_resume_folder_is_named_as_a_folder(script_module, capsys, tmp_path):
+    """It once read "no such file"."""
+    with pytest.raises(SystemExit):
+        script_module.main(["--resume", tmp_path, "--checkpoint-dir", tmp_path / "run"])
+    assert capsys.readouterr().err.strip() == (f"error: --resume {tmp_path}: is a folder, not a "
+                                               "checkpoint file")

@@ -100,6 +100,8 @@ def test_bad_command_lines_are_one_sentence_each(common, one_epoch, nan_checkpoi
         result = run_script(*common, *flags, "--checkpoint-dir", tmp_path / "run")
         line = assert_one_sentence(result)
         assert phrase in line, (flags, line)
+        if "--resume" in flags:     # named once, after the flag
+            assert line.count(str(flags[flags.index("--resume") + 1])) == 1, line
     assert not (tmp_path / "run" / "last.npz").exists()      # none of them trained
 
 
