@@ -311,7 +311,19 @@ def test_server_error_is_retried(serve, tmp_path, capsys):
     download(url, destination, md5_of(payload), progress=True, retries=3, backoff=0)
     assert len(script.ranges) == 2
     assert destination.read_bytes() == payload
-    assert "retrying in 0 s (attempt 2 of 4)" in capsys.readouterr().err   # the user is told
+    err = capsys.readouterr().err
+    assert "download failed (HTTP 500 Internal Server Error); retrying in 0 s (attempt 2 of 4)" in err
+
+
+def test_a_server_that_keeps_failing_is_described_in_words(serve, tmp_path, capsys):
+    """Its message once named an internal class (_TransientError)."""
+    url, script = serve(b"unused")
+    script.always = 500
+    with pytest.raises(DownloadError) as raised:
+        download(url, tmp_path / ARCHIVE_NAME, None, progress=True, retries=1, backoff=0)
+    message, err = str(raised.value), capsys.readouterr().err
+    assert "after 2 attempt(s): HTTP 500 Internal Server Error." in message
+    assert "_TransientError" not in message + err
 
 
 def test_not_found_fails_at_once(serve, tmp_path):
