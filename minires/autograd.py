@@ -308,13 +308,16 @@ def backward(tensor, gradient=None, retain_graph=False):
         gxs = _timed(function, "backward", function.backward, gy)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
-        for edge, gx in zip(function.inputs, gxs):
+        for position, (edge, gx) in enumerate(zip(function.inputs, gxs)):
             if gx is None or (edge.creator is None and edge.leaf is None):
                 continue
             if gx.dtype != edge.dtype:  # keep every gradient in the forward's dtype
                 gx = gx.astype(edge.dtype)
-            if gx.shape != edge.shape:  # an input the forward broadcast: its gradient summed back
-                gx = sum_to(gx, edge.shape, type(function).__name__)
+            if gx.shape != edge.shape:  # e.g. an input the forward broadcast, not summed back
+                raise RuntimeError(
+                    f"{type(function).__name__}.backward gave input {position} a gradient of shape "
+                    f"{tuple(gx.shape)} for its shape {tuple(edge.shape)}: every gradient must "
+                    f"have its input's shape (sum a broadcast input's back with sum_to)")
             if edge.leaf is not None:
                 _accumulate_leaf_grad(edge.leaf, gx)
             elif id(edge.creator) in grads:
@@ -323,25 +326,6 @@ def backward(tensor, gradient=None, retain_graph=False):
                 grads[id(edge.creator)] = gx
         if not retain_graph:
             function.release()
-
-
-def sum_to(g, shape, function=None):
-    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``.
-
-    Ops call it on the gradients of inputs they broadcast; ``backward`` calls it too, on any
-    gradient that comes back in another shape, so that every gradient has its tensor's shape.
-    ``function`` names the op for the error raised when ``shape`` does not broadcast to g's.
-    """
-    shape = tuple(shape)
-    if g.shape == shape:
-        return g
-    leading = g.ndim - len(shape)
-    if leading < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[leading:])):
-        raise RuntimeError(f"{function or 'sum_to'}: a gradient of shape {tuple(g.shape)} cannot "
-                           f"be summed to its input's shape {shape}")
-    stretched = tuple(leading + i for i, n in enumerate(shape) if n == 1 and g.shape[leading + i] != 1)
-    g = g.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
-    return g.reshape(shape)
 
 
 def _check_versions(function):

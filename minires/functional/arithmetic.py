@@ -10,8 +10,18 @@ to the dtype PyTorch would compute in (``casting.promote``: an int tensor times
 import numpy
 
 from minires import backend
-from minires.autograd import Function, Tensor, sum_to  # noqa: F401 (sum_to: its home for ops)
+from minires.autograd import Function, Tensor
 from minires.functional.casting import floating, promote, result_type, to
+
+
+def sum_to(g, shape):
+    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    if g.shape == shape:
+        return g
+    leading = g.ndim - len(shape)
+    stretched = tuple(leading + i for i, n in enumerate(shape) if n == 1 and g.shape[leading + i] != 1)
+    g = g.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
+    return g.reshape(shape)
 
 
 class Add(Function):

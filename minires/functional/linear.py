@@ -1,7 +1,8 @@
 """Matrix multiply and the fully connected layer's function, y = x W^T + b."""
 from minires import backend
 from minires.arguments import check_tensor
-from minires.autograd import Function, sum_to
+from minires.autograd import Function
+from minires.functional.arithmetic import sum_to
 
 
 class MatMul(Function):
