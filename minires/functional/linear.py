@@ -48,7 +48,6 @@ class Linear(Function):
 
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
-        self.b_shape = None if b is None else b.shape       # (out,), or one that broadcasts: (1, out)
         y = x @ W.T                                         # (N, *, out)
         return y if b is None else y + b
 
@@ -58,7 +57,7 @@ class Linear(Function):
         gW = gy_rows.T @ self.x.reshape(-1, self.x.shape[-1])   # (out, in)
         if len(self.needs_input_grad) == 2:     # no bias
             return gx, gW
-        gb = sum_to(gy, self.b_shape)                       # (out,) or the bias's own shape
+        gb = gy_rows.sum(axis=0)                            # (out,)
         return gx, gW, gb
 
 
@@ -80,4 +79,6 @@ def linear(input, weight, bias=None):
                          f"{weight.shape[1]}) will do: the last dimension holds the features")
     if bias is None:
         return Linear()(input, weight)
-    return Linear()(input, weight, bias)
+    # a bias that broadcasts, (1, out), goes in as its (out,) view: the reshape's backward gives
+    # its gradient the bias's own shape back
+    return Linear()(input, weight, bias if bias.ndim == 1 else bias.reshape(out))
