@@ -113,3 +113,20 @@ SAMPLE_RUN = pathlib.Path(__file__).resolve().parent / "sample_run_metrics.jsonl
 """metrics.jsonl of a real run, recorded on 2026-12-04 on the project's 2-core machine (one BLAS
 thread, other jobs sharing it) on the real 4,660-image CIFAR-10 sample (846 test images) with
 ``python examples/train_cifar.py --epochs 4 --lr-step 2 --log-every 5``."""
+
+
+def exercises(chapter):
+    """The chapter's exercises (minires.exercises) as a Markdown list, with the commands."""
+    from minires.exercises import catalog
+
+    items = [f"- **`{exercise.name}`** in `minires/{exercise.file}`: {exercise.task}. "
+             f"Shapes: {exercise.shapes}." for exercise in catalog.of_chapter(chapter)]
+    if not items:
+        return "This chapter has no exercise of its own.\n"
+    first = catalog.of_chapter(chapter)[0]
+    return ("Exercises: each gives you a copy of minires with that function's body removed.\n\n"
+            + "\n".join(items)
+            + f"\n\nStart one, write the body, then check it (the check prints a line per test and "
+              f"says which input and element are wrong):\n\n```bash\n{first.start_command}\n"
+              f"python -m minires.exercises check {first.name} my_copy\n"
+              "python -m minires.exercises list            # every exercise of the book\n```\n")
