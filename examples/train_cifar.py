@@ -330,7 +330,8 @@ class Run:
             reason = str(self._other_shortcut(path) or error)
             # the library's messages start with the file's name: said once, after --resume
             fail(f"--resume {path}: {reason.removeprefix(f'{path}: ').removeprefix(f'{path} ')}")
-        if self.epoch >= self.args.epochs and not self.args.eval_only:
+        if self.epoch >= self.args.epochs and not self.args.eval_only and \
+                "resnet50_final" not in owed_course_checkpoints(self):
             fail(f"--resume {path} has trained {self.epoch} epoch(s) already and --epochs "
                  f"{self.args.epochs} counts them, so nothing is left to train: pass --epochs "
                  f"{self.epoch + 1} or more (or --eval-only to evaluate it)")
@@ -621,17 +622,27 @@ def main(argv=None):
         sys.exit(128 + signal.Signals[signal_name])
 
 
+def owed_course_checkpoints(run):
+    """The course checkpoints that the epoch end of the folder's own last.npz owed and that are
+    not on disk: a run killed after last.npz and before resnet50_epoch{N} (or resnet50_final)
+    never wrote them. Empty unless this run resumes that last.npz, at that epoch end."""
+    args, epoch, folder = run.args, run.epoch, run.args.checkpoint_dir
+    own = args.resume is not None and args.resume.resolve() == (folder / "last.npz").resolve()
+    if not own or run.skip_steps or not epoch:
+        return []
+    names = ([f"resnet50_epoch{epoch}"] if epoch % args.lr_step == 0 else []) + \
+        (["resnet50_final"] if epoch >= args.epochs else [])
+    return [name for name in names
+            if not ((folder / f"{name}.npz").is_file() and (folder / f"{name}.ckpt").is_file())]
+
+
 def write_owed_course_checkpoint(run):
-    """A run killed between last.npz and resnet50_epoch{N} at an epoch end never wrote the latter:
-    a run resumed from that epoch end writes it first."""
-    epoch, folder = run.epoch, run.args.checkpoint_dir
-    if run.skip_steps or not epoch or epoch % run.args.lr_step:
-        return
-    name = f"resnet50_epoch{epoch}"
-    if not ((folder / f"{name}.npz").is_file() and (folder / f"{name}.ckpt").is_file()):
-        run.save(name, torch_copy=True)
-        run.say(f"Saved {folder / name}.npz and .ckpt, which the interrupted run owed at the end "
-                f"of epoch {epoch}")
+    """Write the resnet50_epoch{N} that the resumed epoch end owed (resnet50_final comes at the end)."""
+    for name in owed_course_checkpoints(run):
+        if name != "resnet50_final":
+            run.save(name, torch_copy=True)
+            run.say(f"Saved {run.args.checkpoint_dir / name}.npz and .ckpt, which the interrupted "
+                    f"run owed at the end of epoch {run.epoch}")
 
 
 def train(run, train_loader, test_loader):
@@ -643,7 +654,9 @@ def train(run, train_loader, test_loader):
             f"epoch(s), backend {args.backend}, batch {args.batch_size}{processes}, "
             f"lr {run.optimizer.lr:g}")
     write_owed_course_checkpoint(run)
-    while run.epoch < args.epochs:      # run.resume made sure one epoch at least is left
+    epoch_at_start = run.epoch
+    # run.resume made sure one epoch at least is left, or that resnet50_final is owed
+    while run.epoch < args.epochs:
         started = time.perf_counter()
         run.in_training_loop = True
         try:
@@ -665,7 +678,13 @@ def train(run, train_loader, test_loader):
         run.log(run.epoch * len(train_loader),
                 {"epoch": run.epoch, "train_loss": train_loss, "test_accuracy": accuracy,
                  "lr": lr, "seconds": train_seconds, "images_per_second": speed})
+    owed_final = run.epoch == epoch_at_start     # resumed only for the resnet50_final it owed
+    if owed_final:
+        accuracy = evaluate(run.trained, with_progress(test_loader, "evaluating"))
     run.save("resnet50_final", torch_copy=True)
+    if owed_final:
+        run.say(f"Saved {args.checkpoint_dir / 'resnet50_final'}.npz and .ckpt, which the "
+                f"interrupted run owed at the end of epoch {run.epoch}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run.say(f"Peak resident memory: {peak_mb:.0f} MB; checkpoints in {args.checkpoint_dir}")
     run.say(f"Accuracy of the model on the test images: {accuracy:.2f} %")

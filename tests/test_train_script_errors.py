@@ -267,3 +267,33 @@ def test_a_run_resumed_after_a_kill_at_an_epoch_end_writes_what_that_epoch_owed(
     assert (tmp_path / "resnet50_epoch1.ckpt").is_file()
     assert checkpoint_arrays(tmp_path / "resnet50_epoch2.npz")[1]["epoch"] == 2
     assert list(tmp_path.glob("*.tmp")) == []
+
+
+KILLED_BEFORE_THE_FINAL_CHECKPOINT = with_save_replaced("""
+def save(real_save, path, *args, **kwargs):
+    if "resnet50_final" in str(path):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(path, *args, **kwargs)
+""")
+
+
+def test_a_run_killed_before_its_final_checkpoint_writes_it_when_resumed(common, tmp_path):
+    """Its last.npz holds the last epoch: resuming it (and only it, in its own folder) writes
+    resnet50_final instead of refusing with "nothing is left to train"."""
+    killed = run_script(*common, "--checkpoint-dir", tmp_path,
+                        python_options=("-c", KILLED_BEFORE_THE_FINAL_CHECKPOINT))
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+    assert not (tmp_path / "resnet50_final.npz").exists()
+    elsewhere = run_script(*common, "--checkpoint-dir", tmp_path / "other", "--resume",
+                           tmp_path / "last.npz")
+    assert "nothing is left to train" in assert_one_sentence(elsewhere)
+    resumed = run_script(*common, "--checkpoint-dir", tmp_path, "--resume", tmp_path / "last.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resnet50_final.npz and .ckpt, which the interrupted run owed at the end of epoch 1" \
+        in resumed.stdout
+    assert "Accuracy of the model on the test images: " in resumed.stdout
+    final, last = checkpoint_arrays(tmp_path / "resnet50_final.npz"), checkpoint_arrays(tmp_path / "last.npz")
+    assert final[1]["epoch"] == 1
+    for key, value in last[0].items():
+        numpy.testing.assert_array_equal(final[0][key], value, err_msg=key)
+
