@@ -45,12 +45,12 @@ class Tensor:
         if source is not None:
             data = source.data
         xp = backend.get_array_module()
-        if isinstance(data, xp.ndarray):
+        if isinstance(data, xp.ndarray) and data.dtype.kind in "biuf":
             self.data = data if dtype is None else data.astype(dtype, copy=False)
         else:
             if dtype is None and not isinstance(data, (numpy.ndarray, numpy.generic)):
                 dtype = numpy.float32
-            self.data = backend.to_device(data, dtype=dtype)
+            self.data = _device_array(data, dtype)
         shared = source is not None and self.data is source.data
         self._version_counter = source._version_counter if shared else VersionCounter()
         self.requires_grad = requires_grad
@@ -136,6 +136,23 @@ class Tensor:
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(self)`` each time backward has added into ``self.grad`` (PyTorch's name)."""
         self._post_accumulate_grad_hooks = [*self._post_accumulate_grad_hooks, hook]
+
+
+def _device_array(data, dtype):
+    """``data`` as an array of numbers of the active backend, or a TypeError naming it.
+
+    PyTorch refuses None, text and ragged lists; NumPy would make a nan, a string array or an
+    object array of them.
+    """
+    try:
+        host = numpy.asarray(data)
+    except (TypeError, ValueError):     # "setting an array element with a sequence", ...
+        host = None
+    if host is None or host.dtype.kind not in "biuf":
+        kind = f"{data.dtype} data" if isinstance(data, numpy.ndarray) else type(data).__name__
+        raise TypeError(f"Tensor: data must be an array, a number or a (nested, rectangular) list "
+                        f"of numbers, got {kind}")
+    return backend.to_device(host, dtype=dtype)
 
 
 class VersionCounter:
@@ -306,11 +323,16 @@ def backward(tensor, gradient=None, retain_graph=False):
         gxs = _timed(function, "backward", function.backward, gy)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
-        for edge, gx in zip(function.inputs, gxs):
+        for position, (edge, gx) in enumerate(zip(function.inputs, gxs)):
             if gx is None or (edge.creator is None and edge.leaf is None):
                 continue
             if gx.dtype != edge.dtype:  # keep every gradient in the forward's dtype
                 gx = gx.astype(edge.dtype)
+            if gx.shape != edge.shape:  # e.g. an input the forward broadcast, not summed back
+                raise RuntimeError(
+                    f"{type(function).__name__}.backward gave input {position} a gradient of shape "
+                    f"{tuple(gx.shape)} for its shape {tuple(edge.shape)}: every gradient must "
+                    f"have its input's shape (sum a broadcast input's back with sum_to)")
             if edge.leaf is not None:
                 _accumulate_leaf_grad(edge.leaf, gx)
             elif id(edge.creator) in grads:

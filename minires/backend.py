@@ -88,6 +88,9 @@ def to_device(array, dtype=None):
     if not is_host() and isinstance(array, xp.ndarray):
         return array if dtype is None else array.astype(dtype, copy=False)
     host = numpy.asarray(array, dtype=dtype)
+    if host.dtype.kind not in "biuf":     # text, objects: nothing a device array can hold
+        raise TypeError(f"to_device: array must hold numbers, got {type(array).__name__} of dtype "
+                        f"{host.dtype}")
     return host if is_host() else xp.asarray(host)
 
 

@@ -48,7 +48,7 @@ def test_step_lr_matches_torch(torch):
 # --- errors ------------------------------------------------------------------------------------
 
 def test_step_size_must_be_at_least_one():
-    with pytest.raises(ValueError, match="step_size must be at least 1"):
+    with pytest.raises(ValueError, match="StepLR: step_size must be an int >= 1, got 0"):
         optim.StepLR(optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1), step_size=0)
 
 

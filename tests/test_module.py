@@ -277,6 +277,19 @@ def test_module_zero_grad_without_none_keeps_the_flat_buffer_views(rng):
         assert numpy.shares_memory(p.grad, optimizer.flat.grad) and not p.grad.any()
 
 
+def test_load_state_dict_takes_tensors_and_refuses_other_values_by_key():
+    """PyTorch's and minires's state dicts hold Tensors; a list once gave "setting an array
+    element with a sequence" after some keys were copied."""
+    source, target = nn.Linear(3, 2), nn.Linear(3, 2)
+    target.load_state_dict({key: Tensor(value) for key, value in source.state_dict().items()})
+    numpy.testing.assert_array_equal(target.weight.numpy(), source.weight.numpy())
+    before = target.weight.numpy()
+    with pytest.raises(TypeError, match=r"load_state_dict into Linear: the value of 'bias' must be "
+                                         r"an array of numbers, got list"):
+        target.load_state_dict({"weight": numpy.zeros((2, 3)), "bias": [0.0, 0.0]})
+    numpy.testing.assert_array_equal(target.weight.numpy(), before)
+
+
 # --- issue 17: PyTorch code that people already have --------------------------------------------
 
 def levels(nn_):

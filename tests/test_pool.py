@@ -272,12 +272,15 @@ def test_summary_shows_ceil_mode_and_the_dropped_window():
 
 def test_pooling_option_errors_name_the_layer():
     x = Tensor(numpy.zeros((1, 2, 6, 6)))
-    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=2.*dilation must be >= 1"):
+    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=2\): dilation must be an int >= 1"):
         F.max_pool2d(x, 2, dilation=0)
-    with pytest.raises(ValueError, match=r"AvgPool2d\(kernel_size=2.*stride and dilation"):
+    with pytest.raises(ValueError, match=r"AvgPool2d\(kernel_size=2\): stride must be an int >= 1"):
         F.avg_pool2d(x, 2, stride=0)
-    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d\(output_size=\(0, 2\)\): output "
-                                         r"sizes must be >= 1"):
+    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=0\): kernel_size must be an int "
+                                         r">= 1, got 0"):     # was reported as a stride problem
+        F.max_pool2d(x, 0)
+    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d\(output_size=\(0, 2\)\): "
+                                         r"output_size must be an int >= 1, got 0"):
         F.adaptive_avg_pool2d(x, (0, 2))
     with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d\(output_size=1\): expected input "
                                          r"\(N, C, H, W\), got \(6, 6\)"):

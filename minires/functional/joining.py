@@ -44,8 +44,13 @@ class Stack(Function):
 
 
 def _tensors(name, tensors):
-    if isinstance(tensors, Tensor) or not len(tensors):
-        raise TypeError(f"{name}(): expected a non-empty list or tuple of tensors")
+    if not isinstance(tensors, (list, tuple)) or not tensors:
+        raise TypeError(f"{name}(): tensors must be a non-empty list or tuple of tensors, got "
+                        f"{type(tensors).__name__}")
+    for index, tensor in enumerate(tensors):
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"{name}(): tensors[{index}] must be a Tensor, got "
+                            f"{type(tensor).__name__}")
     return promote(*tensors)
 
 
@@ -54,7 +59,7 @@ def cat(tensors, dim=0):
     tensors = _tensors("cat", tensors)
     if tensors[0].ndim == 0:
         raise ValueError("cat(): 0-d tensors have no dimension to join along; use stack()")
-    axis = wrap_dim(dim, tensors[0].ndim)
+    axis = wrap_dim(dim, tensors[0].ndim, "cat()")
     if len({t.shape[:axis] + t.shape[axis + 1:] for t in tensors}) > 1:
         raise ValueError(f"cat(): tensors must have the same shape except in dimension {dim}, "
                          f"got {[tuple(t.shape) for t in tensors]}")
@@ -67,7 +72,7 @@ def stack(tensors, dim=0):
     shapes = [tuple(t.shape) for t in tensors]
     if len(set(shapes)) > 1:
         raise ValueError(f"stack(): tensors must all have the same shape, got {shapes}")
-    return Stack(wrap_dim(dim, tensors[0].ndim + 1))(*tensors)
+    return Stack(wrap_dim(dim, tensors[0].ndim + 1, "stack()"))(*tensors)
 
 
 def split(tensor, split_size_or_sections, dim=0):

@@ -6,8 +6,10 @@ subtracting the row maximum first keeps exp() from overflowing.
 import numpy
 
 from minires import backend
+from minires.arguments import check_loss_arguments, check_tensor
 from minires.autograd import Function, Tensor
 from minires.functional import soft_targets
+from minires.functional.shaping import wrap_dim
 
 
 def _log_softmax(x, axis):
@@ -33,6 +35,8 @@ class LogSoftmax(Function):
 
 def log_softmax(input, dim=-1):
     """PyTorch's ``F.log_softmax`` along ``dim``."""
+    check_tensor("log_softmax", "input", input)
+    wrap_dim(dim, input.ndim, "log_softmax")
     return LogSoftmax(dim)(input)
 
 
@@ -117,10 +121,11 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     Returns:
         a 0-d Tensor, the mean or sum of the losses, or their (N,) vector for "none".
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    check_tensor("cross_entropy", "input", input)
+    if isinstance(weight, str):
+        raise TypeError(f"cross_entropy: the third argument is weight, as in PyTorch, got "
+                        f"{weight!r}; pass reduction={weight!r} by keyword")
+    check_loss_arguments("cross_entropy", ignore_index, reduction, label_smoothing)
     if isinstance(target, Tensor):
         target = target.data
     elif not hasattr(target, "dtype"):
@@ -149,9 +154,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
 
 def _class_weights(weight, K, dtype):
     """The (K,) class weights as an array of the logits' dtype on the active backend."""
-    if isinstance(weight, str):
-        raise TypeError(f"cross_entropy: the third argument is weight, as in PyTorch, got "
-                        f"{weight!r}; pass reduction={weight!r} by keyword")
+    check_tensor("cross_entropy", "weight", weight, floating=False)
     weight = backend.to_device(weight.data if isinstance(weight, Tensor) else weight, dtype=dtype)
     if tuple(weight.shape) != (K,):
         raise ValueError(f"cross_entropy: weight must have one entry per class, shape ({K},), "

@@ -19,7 +19,15 @@ averages input rows floor(oh*H/OH) to ceil((oh+1)*H/OH) - 1, so its windows may
 differ in size and overlap; it loops over the OH*OW output pixels, each one slice.
 """
 from minires import backend
-from minires.arguments import check_image_input, output_size, pair
+from minires.arguments import (
+    check_bool,
+    check_image_input,
+    check_output_size,
+    check_pool_arguments,
+    check_tensor,
+    output_size,
+    pair,
+)
 from minires.autograd import Function, Tensor
 from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images, window
 
@@ -160,6 +168,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     runs a window past the right padding) or inside the input only
     (``count_include_pad=False``); or by ``divisor_override`` for every window.
     """
+    check_bool("AvgPool2d", "count_include_pad", count_include_pad)
     kernel, stride, padding, _, extra, (OH, OW) = _pool_arguments(
         "AvgPool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     N, C, H, W = input.shape
@@ -196,16 +205,12 @@ def _pool_arguments(layer, input, kernel_size, stride, padding, dilation, ceil_m
 
     ``extra`` is the padding ceil_mode's last window needs past the right (bottom) edge.
     """
-    kernel = pair(kernel_size)
-    stride = kernel if stride is None else pair(stride)
-    padding, dilation = pair(padding), pair(dilation)
+    check_tensor(layer, "input", input)
+    kernel, stride, padding, dilation = check_pool_arguments(layer, kernel_size, stride, padding,
+                                                             dilation, ceil_mode)
 
     def name():
         return f"{layer}(kernel_size={kernel_size}, stride={stride}, padding={padding})"
-    if min(stride) < 1 or min(dilation) < 1:
-        raise ValueError(f"{name()}: stride and dilation must be >= 1, got {stride}, {dilation}")
-    if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
-        raise ValueError(f"{name()}: padding must be at most half the kernel size")
     spans = [D * (K - 1) + 1 for D, K in zip(dilation, kernel)]
     H, W = tuple(input.shape)[-2:] if input.ndim >= 2 else (0, 0)   # other shapes: refused below
     out_size = [output_size(D1, K, S, P, D, ceil_mode)
@@ -252,15 +257,14 @@ def adaptive_avg_pool2d(input, output_size):
     Output row oh is the mean of input rows [floor(oh*H/OH), ceil((oh+1)*H/OH)),
     columns likewise; (1, 1) is the mean over H and W.
     """
-    OH, OW = (output_size, output_size) if isinstance(output_size, int) else output_size
+    check_tensor("AdaptiveAvgPool2d", "input", input)
+    OH, OW = check_output_size("AdaptiveAvgPool2d", output_size)
 
     def name():
         return f"AdaptiveAvgPool2d(output_size={output_size})"
     check_image_input(name, input, None, (1, 1), (0, 0))
     N, C, H, W = input.shape
     OH, OW = H if OH is None else OH, W if OW is None else OW
-    if min(OH, OW) < 1:
-        raise ValueError(f"{name()}: output sizes must be >= 1, got {(OH, OW)}")
     return AdaptiveAvgPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
 
 
@@ -306,15 +310,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     of adaptive_avg_pool2d's windows. ``return_indices`` is not supported."""
     if return_indices:
         raise ValueError("adaptive_max_pool2d(): return_indices=True is not supported in minires")
-    OH, OW = (output_size, output_size) if isinstance(output_size, int) else output_size
+    check_tensor("AdaptiveMaxPool2d", "input", input)
+    OH, OW = check_output_size("AdaptiveMaxPool2d", output_size)
 
     def name():
         return f"AdaptiveMaxPool2d(output_size={output_size})"
     check_image_input(name, input, None, (1, 1), (0, 0))
     N, C, H, W = input.shape
     OH, OW = H if OH is None else OH, W if OW is None else OW
-    if min(OH, OW) < 1:
-        raise ValueError(f"{name()}: output sizes must be >= 1, got {(OH, OW)}")
     return AdaptiveMaxPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
 
 

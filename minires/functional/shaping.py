@@ -7,10 +7,12 @@ indexed places. Their output is a view of the input's memory where NumPy can
 make one (then an in-place change of either shows in the other, as in PyTorch).
 """
 import math
+import numbers
 
 import numpy
 
 from minires import backend
+from minires.arguments import check_int, check_tensor
 from minires.autograd import Function, Tensor
 from minires.errors import ShapeError
 from minires.functional.arithmetic import sum_to
@@ -62,13 +64,23 @@ def view(x, shape):
     return y
 
 
-def wrap_dim(dim, ndim):
-    """``dim`` in [0, ndim), from PyTorch's range [-ndim, ndim) ([-1, 0] for a 0-d tensor)."""
+class DimensionError(IndexError, ValueError):
+    """A dimension out of range: an IndexError, as in PyTorch, and a ValueError, as every bad
+    argument of minires is."""
+
+
+def wrap_dim(dim, ndim, where="dimension", argument="dim"):
+    """``dim`` in [0, ndim), from PyTorch's range [-ndim, ndim) ([-1, 0] for a 0-d tensor).
+
+    ``where`` and ``argument`` name the function and its argument in the error.
+    """
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{where}: {argument} must be an int, got {dim!r}")
     ndim = max(ndim, 1)
     if not -ndim <= dim < ndim:
-        raise IndexError(f"dimension out of range (expected to be in range of "
-                         f"[{-ndim}, {ndim - 1}], but got {dim})")
-    return dim % ndim
+        raise DimensionError(f"{where}: {argument} out of range (expected to be in range of "
+                             f"[{-ndim}, {ndim - 1}], but got {dim})")
+    return int(dim) % ndim
 
 
 def squeeze(x, dim=None):
@@ -187,9 +199,13 @@ def split_index(index, xp):
 def flatten(input, start_dim=1, end_dim=-1):
     """Merge dimensions ``start_dim`` .. ``end_dim`` into one (``nn.Flatten``'s default:
     all but the batch dimension; ``x.flatten()``, as ``torch.flatten``, starts at 0)."""
+    check_tensor("flatten", "input", input, floating=False)
+    check_int("flatten", "start_dim", start_dim)
+    check_int("flatten", "end_dim", end_dim)
     if input.ndim == 0:
         return reshape(input, (1,))
-    start, end = wrap_dim(start_dim, input.ndim), wrap_dim(end_dim, input.ndim)
+    start = wrap_dim(start_dim, input.ndim, "flatten", "start_dim")
+    end = wrap_dim(end_dim, input.ndim, "flatten", "end_dim")
     if start > end:
         raise ValueError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
     shape = input.shape[:start] + (math.prod(input.shape[start:end + 1]),) + input.shape[end + 1:]

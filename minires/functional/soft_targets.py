@@ -37,6 +37,10 @@ def cross_entropy_of_probabilities(input, target, weight, reduction, label_smoot
 
 def cross_entropy_per_position(cross_entropy, input, target, weight, reduction, **options):
     """input: (N, C, d1, ...), target: (N, d1, ...) class indices: one row per position."""
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(f"cross_entropy: an input of shape {tuple(input.shape)}, (N, C, d1, ...), needs "
+                         f"a target of shape {expected}, (N, d1, ...), got {tuple(target.shape)}")
     C = input.shape[1]
     last = list(range(input.ndim))
     rows = reshape(transpose(input, [0, *last[2:], 1]), (-1, C))          # (N d1 ..., C)

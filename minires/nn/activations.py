@@ -3,6 +3,7 @@
 (``ReLU``, the course network's, lives in ``layers.py``.)
 """
 from minires import functional as F
+from minires.arguments import check_int, check_number
 from minires.nn.module import Module
 
 
@@ -31,7 +32,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = check_number("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, negative_slope=self.negative_slope)
@@ -46,7 +47,7 @@ class Softmax(Module):
 
     def __init__(self, dim):
         super().__init__()
-        self.dim = dim
+        self.dim = check_int("Softmax", "dim", dim)
 
     def forward(self, x):
         return F.softmax(x, self.dim)

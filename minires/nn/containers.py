@@ -35,6 +35,7 @@ class ModuleList(Module):
         return list(self._modules.values())[index]
 
     def __setitem__(self, index, module):
+        _check_modules("ModuleList", [module])
         modules = list(self._modules.values())
         modules[index] = module
         self._renumber(modules)
@@ -55,11 +56,17 @@ class ModuleList(Module):
 
     def append(self, module):
         """Add ``module`` at the end; returns self."""
+        _check_modules("ModuleList.append", [module])
         setattr(self, str(len(self)), module)
         return self
 
     def extend(self, modules):
-        """Add each of ``modules`` at the end; returns self."""
+        """Add each of ``modules`` at the end (all checked first); returns self."""
+        if isinstance(modules, Module) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"ModuleList: modules must be an iterable of Modules, got "
+                            f"{type(modules).__name__}")
+        modules = list(modules)
+        _check_modules("ModuleList", modules)
         for module in modules:
             self.append(module)
         return self
@@ -89,6 +96,12 @@ class Identity(Module):
 
     def __repr__(self):
         return "Identity()"
+
+
+def _check_modules(where, modules):
+    for index, module in enumerate(modules):
+        if not isinstance(module, Module):
+            raise TypeError(f"{where}: modules[{index}] must be a Module, got {type(module).__name__}")
 
 
 class ModuleDict(Module):

@@ -8,7 +8,18 @@ import numpy
 
 from minires import backend
 from minires import functional as F
-from minires.arguments import conv_padding, pair
+from minires.arguments import (
+    check_bool,
+    check_int,
+    check_loss_arguments,
+    check_number,
+    check_output_size,
+    check_pair,
+    check_pool_arguments,
+    check_tensor,
+    conv_padding,
+    pair,
+)
 from minires.nn import init
 from minires.nn.module import Module, Parameter
 
@@ -32,16 +43,23 @@ class Conv2d(Module):
 
         def name():
             return f"Conv2d({in_channels}, {out_channels}, kernel_size={kernel_size})"
+        where = name()
+        in_channels = check_int(where, "in_channels", in_channels, least=1)
+        out_channels = check_int(where, "out_channels", out_channels, least=1)
         if padding_mode != "zeros":
             raise ValueError(f"{name()}: padding_mode={padding_mode!r} is not supported; "
                              f"minires pads with zeros only (padding_mode='zeros')")
-        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+        groups = check_int(where, "groups", groups, least=1)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name()}: groups must be a positive int dividing in_channels and "
                              f"out_channels, got groups={groups!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.dilation = pair(kernel_size), pair(stride), pair(dilation)
-        self.padding = padding if isinstance(padding, str) else pair(padding)
+        self.kernel_size = check_pair(where, "kernel_size", kernel_size, 1)
+        self.stride = check_pair(where, "stride", stride, 1)
+        self.dilation = check_pair(where, "dilation", dilation, 1)
+        self.padding = padding if isinstance(padding, str) else check_pair(where, "padding", padding, 0)
         self.padding_mode = padding_mode
+        check_bool(where, "bias", bias)
         # refuse 'same' with a stride, or an unknown padding, now rather than at the first call
         conv_padding(name, self.padding, self.kernel_size, self.stride, self.dilation)
         KH, KW = self.kernel_size
@@ -98,6 +116,10 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        where = f"Linear({in_features!r}, {out_features!r})"
+        in_features = check_int(where, "in_features", in_features, least=1)
+        out_features = check_int(where, "out_features", out_features, least=1)
+        check_bool(where, "bias", bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty_parameter(out_features, in_features)
         self.bias = _empty_parameter(out_features) if bias else None
@@ -122,6 +144,13 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
+        where = f"{type(self).__name__}({num_features!r})"
+        num_features = check_int(where, "num_features", num_features, least=1)
+        check_number(where, "eps", eps, low=0)
+        if momentum is not None:
+            check_number(where, "momentum", momentum, low=0, high=1)
+        check_bool(where, "affine", affine)
+        check_bool(where, "track_running_stats", track_running_stats)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -171,7 +200,7 @@ class BatchNorm1d(_BatchNorm):
 class ReLU(Module):
     def __init__(self, inplace=False):
         super().__init__()
-        self.inplace = inplace
+        self.inplace = check_bool("ReLU", "inplace", inplace)
 
     def forward(self, x):
         return F.relu(x, self.inplace)
@@ -190,6 +219,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
+        check_pool_arguments("MaxPool2d", kernel_size, stride, padding, dilation, ceil_mode)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode, self.return_indices = dilation, ceil_mode, return_indices
 
@@ -241,6 +271,8 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__()
+        check_pool_arguments("AvgPool2d", kernel_size, stride, padding, 1, ceil_mode)
+        check_bool("AvgPool2d", "count_include_pad", count_include_pad)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = divisor_override
@@ -264,6 +296,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
+        check_output_size("AdaptiveAvgPool2d", output_size)
         self.output_size = output_size
 
     def forward(self, x):
@@ -276,7 +309,8 @@ class AdaptiveAvgPool2d(Module):
 class Flatten(Module):
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = check_int("Flatten", "start_dim", start_dim)
+        self.end_dim = check_int("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
         return F.flatten(x, self.start_dim, self.end_dim)
@@ -323,6 +357,11 @@ class Sequential(Module):
             named = modules[0].items()
         else:
             named = ((str(index), module) for index, module in enumerate(modules))
+        named = list(named)
+        for name, module in named:      # all checked before any is added
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: module {name} must be a Module, got "
+                                f"{type(module).__name__}")
         for name, module in named:
             setattr(self, name, module)
 
@@ -351,7 +390,9 @@ class CrossEntropyLoss(Module):
 
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__()
+        check_loss_arguments("CrossEntropyLoss", ignore_index, reduction, label_smoothing)
         if weight is not None:
+            check_tensor("CrossEntropyLoss", "weight", weight, ndims=(1,))
             self.register_buffer("weight", weight)
         else:
             self.weight = None

@@ -8,6 +8,8 @@ keys like ``layer1.0.weight`` and array shapes match PyTorch's one to one.
 """
 from collections import OrderedDict, namedtuple
 
+import numpy
+
 from minires import backend
 from minires.autograd import Tensor
 from minires.functional.casting import parse_to_arguments
@@ -239,6 +241,17 @@ class Module:
         Returns:
             (missing_keys, unexpected_keys), a named pair as PyTorch's ``_IncompatibleKeys``.
         """
+        where = f"load_state_dict into {type(self).__name__}"
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"{where}: state_dict must be a mapping from names to arrays, got "
+                            f"{type(state_dict).__name__}")
+        # Tensors (as in a state dict of PyTorch's or of minires) count as their arrays
+        state_dict = {key: value.data if isinstance(value, Tensor) else value
+                      for key, value in state_dict.items()}
+        for key, value in state_dict.items():
+            if not hasattr(value, "shape") or getattr(value, "dtype", numpy.dtype(object)).kind not in "biuf":
+                kind = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
+                raise TypeError(f"{where}: the value of {key!r} must be an array of numbers, got {kind}")
         own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -249,7 +262,7 @@ class Module:
                    ([f"unexpected keys: {unexpected}"] if unexpected and strict else []) + \
                    ([f"wrong shapes: {wrong_shape}"] if wrong_shape else [])
         if problems:
-            raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for key, tensor in own.items():
             if key in state_dict:
                 # in place, so optimizers holding views of the parameters still see them
@@ -259,6 +272,11 @@ class Module:
     def num_parameters(self):
         """The number of trainable numbers in the module."""
         return sum(p.numel() for p in self.parameters())
+
+
+class StateDictError(RuntimeError, ValueError):
+    """A state dict that does not fit the module: a RuntimeError, as PyTorch raises, and a
+    ValueError, as every bad argument of minires is."""
 
 
 class _HookHandle:
