@@ -78,7 +78,7 @@ def stack(tensors, dim=0):
 def split(tensor, split_size_or_sections, dim=0):
     """PyTorch's ``torch.split``: parts of ``split_size`` along ``dim`` (the last may be shorter), or
     of the sizes in a list. Each part is ``tensor[..., start:stop]``, a view; gradients add up."""
-    axis = wrap_dim(dim, tensor.ndim)
+    axis = wrap_dim(dim, tensor.ndim, "split()")
     size = tensor.shape[axis]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
@@ -94,5 +94,5 @@ def split(tensor, split_size_or_sections, dim=0):
 
 def chunk(input, chunks, dim=0):
     """PyTorch's ``torch.chunk``: at most ``chunks`` parts of ceil(size / chunks) along ``dim``."""
-    size = input.shape[wrap_dim(dim, input.ndim)]
+    size = input.shape[wrap_dim(dim, input.ndim, "chunk()")]
     return split(input, max(-(-size // chunks), 1), dim)

@@ -29,20 +29,20 @@ def _order(input, axis, descending):
 
 def sort(input, dim=-1, descending=False, stable=False):
     """PyTorch's ``torch.sort``: (values, indices) along ``dim``; equal values keep their order."""
-    axis = wrap_dim(dim, input.ndim)
+    axis = wrap_dim(dim, input.ndim, "sort()")
     indices = _order(input, axis, descending)
     return ValuesIndices(Gather(indices, axis)(input), Tensor(indices))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
     """The indices of ``sort`` (int64, no gradient)."""
-    return Tensor(_order(input, wrap_dim(dim, input.ndim), descending))
+    return Tensor(_order(input, wrap_dim(dim, input.ndim, "argsort()"), descending))
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """PyTorch's ``torch.topk``: the ``k`` largest (``largest=False``: smallest) along ``dim``, as
     (values, indices), in sorted order."""
-    axis = wrap_dim(dim, input.ndim)
+    axis = wrap_dim(dim, input.ndim, "topk()")
     if not 0 <= k <= input.shape[axis]:
         raise ValueError(f"topk(): k = {k} is out of range for dimension {dim} of size "
                          f"{input.shape[axis]}")

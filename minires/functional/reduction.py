@@ -135,7 +135,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     elif input.dtype.kind in "biu":
         input = input.to(numpy.int64)
     if dim is not None and input.ndim:
-        dim = wrap_dim(dim, input.ndim)
+        dim = wrap_dim(dim, input.ndim, "prod()")
     return Prod(None if not input.ndim else dim, keepdim)(input)
 
 
@@ -168,7 +168,7 @@ class CumSum(Function):
 
 def cumsum(input, dim):
     """PyTorch's ``torch.cumsum`` along ``dim``; integers sum as int64."""
-    return CumSum(wrap_dim(dim, input.ndim))(input)
+    return CumSum(wrap_dim(dim, input.ndim, "cumsum()"))(input)
 
 
 class Norm2(Function):

@@ -122,7 +122,7 @@ def _positions(index, axis):
 def gather(input, dim, index):
     """PyTorch's ``torch.gather``: ``index`` (int64, input's ndim) picks along ``dim``."""
     index = _array(index)
-    axis = wrap_dim(dim, input.ndim)
+    axis = wrap_dim(dim, input.ndim, "gather()")
     if index.ndim != input.ndim:
         raise ValueError(f"gather(): index must have as many dimensions as input ({input.ndim}), "
                          f"got {index.ndim}")
@@ -155,7 +155,7 @@ def index_select(input, dim, index):
     index = _array(index)
     if index.ndim > 1:
         raise ValueError(f"index_select(): index must be 1-D, got shape {tuple(index.shape)}")
-    return IndexSelect(index.reshape(-1), wrap_dim(dim, input.ndim))(input)
+    return IndexSelect(index.reshape(-1), wrap_dim(dim, input.ndim, "index_select()"))(input)
 
 
 class Scatter(Function):
@@ -193,7 +193,7 @@ def _scatter(name, input, dim, index, src, add):
                          f"got {index.ndim}")
     src = src if isinstance(src, Tensor) else Tensor(backend.to_device(src), dtype=input.dtype)
     input, src = promote(input, src)
-    return Scatter(index, wrap_dim(dim, input.ndim), add)(input, src)
+    return Scatter(index, wrap_dim(dim, input.ndim, f"{name}()"), add)(input, src)
 
 
 def scatter(input, dim, index, src=None, value=None):

@@ -124,7 +124,7 @@ def inverse_permutation(axes):
 def transpose(x, axes=None):
     """``x`` with its dimensions in the order ``axes`` (a permutation; None reverses them)."""
     if axes is not None:
-        axes = tuple(wrap_dim(axis, x.ndim) for axis in axes)
+        axes = tuple(wrap_dim(axis, x.ndim, "permute()", "dims") for axis in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ShapeError(f"permute{axes} of a tensor of shape {tuple(x.shape)}: the dimensions "
                              f"must be a permutation of 0 .. {x.ndim - 1}, each once")
@@ -295,7 +295,7 @@ class Flip(Function):
 
 def flip(x, dims):
     dims = (dims,) if isinstance(dims, int) else dims
-    return Flip(tuple(wrap_dim(d, x.ndim) for d in dims))(x)
+    return Flip(tuple(wrap_dim(d, x.ndim, "flip()", "dims") for d in dims))(x)
 
 
 class Roll(Function):
