@@ -39,8 +39,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """
     xp = backend.get_array_module()
     check_number("clip_grad_norm_()", "max_norm", max_norm, low=0)
-    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or math.isnan(norm_type):
-        raise TypeError(f"clip_grad_norm_(): norm_type must be a number (inf too), got {norm_type!r}")
+    if norm_type != "inf" and (isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real)
+                               or math.isnan(norm_type)):
+        raise TypeError(f"clip_grad_norm_(): norm_type must be a number (inf or 'inf' too), got "
+                        f"{norm_type!r}")
     check_bool("clip_grad_norm_()", "error_if_nonfinite", error_if_nonfinite)
     grads = _gradients("clip_grad_norm_()", parameters)
     if not grads:
