@@ -128,12 +128,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         raise ValueError(f"nll_loss(): expected input (N, C) and target (N,), got "
                          f"{tuple(input.shape)} and {tuple(target.shape)}")
     C = input.shape[1]
-    check_indices(where, "target", xp.where(target == ignore_index, 0, target), C)
     if weight is not None and tuple(check_tensor(where, "weight", weight).shape) != (C,):
         raise ValueError(f"{where}: weight must be (C,) = ({C},), one per class, got shape "
                          f"{tuple(weight.shape)}")
     kept = target != ignore_index                                        # (N,)
-    safe = xp.where(kept, target, 0)                                     # (N,) an index everywhere
+    safe = check_indices(where, "target", xp.where(kept, target, 0), C)  # (N,) an index everywhere
     w = xp.ones(input.shape[1], dtype=input.dtype) if weight is None else \
         (weight.data if isinstance(weight, Tensor) else backend.to_device(weight)).astype(input.dtype)
     row_weight = w[safe] * kept                                          # (N,) 0 where ignored

@@ -349,7 +349,9 @@ class Unflatten(Module):
         if not isinstance(unflattened_size, (tuple, list)):
             raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}")
         for size in unflattened_size:
-            check_int("Unflatten", "unflattened_size", size, least=1)
+            if check_int("Unflatten", "unflattened_size", size, least=-1) == 0:     # -1: inferred
+                raise ValueError(f"Unflatten: unflattened_size must hold sizes >= 1 (or one -1), got "
+                                 f"{unflattened_size!r}")
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
