@@ -87,13 +87,21 @@ class Conv2d(Function):
         return from_rows(y, N, OH, OW)                                      # (N, OC, OH, OW)
 
     def backward(self, gy):
+        xp = backend.get_array_module()
         OC, Cg, KH, KW = self.weight_shape
         G = self.groups
         gy_rows = to_rows(gy)                                               # (N*OH*OW, OC)
         gy_groups = gy_rows.reshape(len(gy_rows), G, OC // G).transpose(1, 0, 2)  # (G, N*OH*OW, OCg)
-        gW = gy_groups.transpose(0, 2, 1) @ self.col                        # (G, OCg, KH*KW*Cg)
-        gW = gW.reshape(OC, KH, KW, Cg).transpose(0, 3, 1, 2)               # (OC, Cg, KH, KW)
-        gb = column_sums(gy_rows)                                           # (OC,)
+        # gW and gb are written straight into the optimizer's flat gradient array when it
+        # offers their places (Function.grad_slot): no copy of them follows
+        gW_slot = self.grad_slot(1)
+        gW_mat = None if gW_slot is None else _matrix_view(gW_slot, G)      # (G, OCg, KH*KW*Cg) or None
+        gW = xp.matmul(gy_groups.transpose(0, 2, 1), self.col, out=gW_mat)  # (G, OCg, KH*KW*Cg)
+        if gW_mat is None:
+            gW = gW.reshape(OC, KH, KW, Cg).transpose(0, 3, 1, 2)           # (OC, Cg, KH, KW)
+        else:
+            gW = gW_slot                                                    # (OC, Cg, KH, KW)
+        gb = column_sums(gy_rows, out=self.grad_slot(2))                    # (OC,)
         if not self.needs_input_grad[0]:     # e.g. the images into the first layer
             return None, gW, gb
         gcol = gy_groups @ self.w_mat                                       # (G, N*OH*OW, KH*KW*Cg)
@@ -104,6 +112,19 @@ class Conv2d(Function):
             gx = col2im(gcol, self.x_shape, (KH, KW), self.stride, self.padding, self.dilation,
                         self.extra, self.out_size)                          # (N, C, H, W)
         return gx, gW, gb
+
+
+def _matrix_view(weight, G):
+    """(OC, Cg, KH, KW) -> (G, OCg, KH*KW*Cg): the weight as the convolution's matrices, a view.
+
+    None unless the memory is channels-last (see ``nn.layers.Conv2d``), where the reshape
+    would be a copy, and writing into it would not reach ``weight``.
+    """
+    OC, Cg, KH, KW = weight.shape
+    channels_last = weight.transpose(0, 2, 3, 1)                            # (OC, KH, KW, Cg)
+    if not channels_last.flags.c_contiguous:
+        return None
+    return channels_last.reshape(G, OC // G, KH * KW * Cg)                  # (G, OCg, KH*KW*Cg) view
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

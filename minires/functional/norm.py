@@ -19,10 +19,18 @@ per-channel statistic is a column sum.
 from minires import backend
 from minires.arguments import check_image_input
 from minires.autograd import Function, Tensor
-from minires.functional.rows import column_means, column_sums, from_rows, to_rows
+from minires.functional.rows import column_dots, column_means, column_sums, from_rows, to_rows
 
 
 class BatchNorm2d(Function):
+    """Forward and backward in few passes over the (M, C) data, and few GPU launches.
+
+    The per-channel arithmetic (inv_std, the factors of backward) happens inside fused
+    functions (``backend.fuse``) with the passes over the data: on a GPU each is one
+    kernel, 5 launches forward and 4 backward in training, 1 forward in evaluation.
+    Both modes describe the variance as V * f: the sum of squared deviations and 1 / M
+    in training, the running variance and 1 in evaluation.
+    """
     saves_inputs = True         # x_rows is a view of x
 
     def __init__(self, running_mean, running_var, training, momentum, eps):
@@ -30,56 +38,108 @@ class BatchNorm2d(Function):
         self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x, gamma, beta):
-        xp = backend.get_array_module()
         N, C, H, W = x.shape
         x_rows = to_rows(x)                                       # (M, C)
+        M = len(x_rows)
         if self.training:
             mean = column_means(x_rows)                           # (C,)
             y_rows = x_rows - mean                                # (M, C) centred, becomes y
-            var = xp.einsum("mc,mc->c", y_rows, y_rows) / len(x_rows)   # (C,) biased
-            update_running_stats(self.running_mean, self.running_var, self.momentum, mean, var,
-                                 len(x_rows))
-            inv_std = (var + self.eps) ** -0.5                    # (C,)
-            scale = gamma * inv_std                               # (C,)
-            y_rows *= scale                                       # in place: no new (M, C) array
-            y_rows += beta
+            V, f = column_dots(y_rows, y_rows), 1.0 / M           # (C,) sum((x - mean)^2); var = V f
+            if self.running_mean is not None:
+                # towards the unbiased variance V / (M - 1)
+                _move_running_stats(self.running_mean, self.running_var, mean, V, self.momentum,
+                                    1.0 / (M - 1))
+            _normalise_centred(y_rows, V, f, gamma, beta, self.eps)   # (M, C) in place: no new array
         else:
-            mean, var = self.running_mean, self.running_var       # (C,), (C,)
-            inv_std = (var + self.eps) ** -0.5                    # (C,)
-            scale = gamma * inv_std                               # (C,)
-            y_rows = x_rows * scale                               # (M, C)
-            y_rows += beta - mean * scale                         # one pass less than centring first
+            mean, V, f = self.running_mean, self.running_var, 1.0    # (C,), (C,), var = V
+            y_rows = _normalise(x_rows, mean, V, gamma, beta, self.eps)   # (M, C)
         # keep x rather than x_hat = (x - mean) * inv_std: the same (M, C) memory, and
         # forward never has to write x_hat; backward folds it into per-channel factors
-        self.x_rows, self.mean, self.inv_std, self.scale = x_rows, mean, inv_std, scale
+        self.x_rows, self.mean, self.V, self.f, self.gamma = x_rows, mean, V, f, gamma
         return from_rows(y_rows, N, H, W)                         # (N, C, H, W)
 
     def backward(self, gy):
         xp = backend.get_array_module()
         gy_rows = to_rows(gy)                                     # (M, C)
-        M = len(gy_rows)
-        gbeta = column_sums(gy_rows)                              # (C,)
+        # gbeta and ggamma go straight into the optimizer's flat gradient array where it
+        # offers their places (Function.grad_slot)
+        gbeta = column_sums(gy_rows, out=self.grad_slot(2))       # (C,)
         # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), with no (M, C) temporary
-        gy_x = xp.einsum("mc,mc->c", gy_rows, self.x_rows)        # (C,) sum(gy * x)
-        ggamma = self.inv_std * (gy_x - self.mean * gbeta)        # (C,)
+        gy_x = column_dots(gy_rows, self.x_rows)                  # (C,) sum(gy * x)
+        ggamma = self.grad_slot(1)
+        if ggamma is None:
+            ggamma = xp.empty_like(gbeta)                         # (C,)
+        _gamma_grad(gy_x, gbeta, self.mean, self.V, self.f, self.eps, ggamma)   # (C,) in place
         if self.training:
-            # mean and var depend on x too; differentiating through them gives
-            # gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)),
-            # per channel an affine function of gy and of the centred input:
-            # gx = (x - mean) * b + gy * a + c. (Centring first avoids the
-            # cancellation of x * b against a large constant when |mean| >> std.)
-            # (Python numbers folded first: on a GPU every array operation is a launch)
-            a = self.scale                                        # (C,)
-            b = (self.scale * self.inv_std) * (ggamma * (-1.0 / M))   # (C,)
-            c = a * (gbeta * (-1.0 / M))                          # (C,)
-            gx_rows = self.x_rows - self.mean                     # (M, C)
-            gx_rows *= b
-            gx_rows += gy_rows * a
-            gx_rows += c
+            gx_rows = _input_grad(gy_rows, self.x_rows, self.mean, self.V, self.f, self.gamma,
+                                  ggamma, gbeta, self.eps)        # (M, C)
         else:
-            gx_rows = gy_rows * self.scale                        # (M, C)
+            gx_rows = _scaled(gy_rows, self.V, self.gamma, self.eps)   # (M, C)
         N, C, H, W = gy.shape
         return from_rows(gx_rows, N, H, W), ggamma, gbeta         # (N, C, H, W), (C,), (C,)
+
+
+# --- the fused functions: y, gx and the running statistics each in one GPU kernel ----------
+# y and gx are (M, C), every other array (C,) (or a 0-d momentum); f, eps and the
+# factors are numbers passed in, so one compiled kernel serves every layer.
+
+@backend.fuse
+def _normalise_centred(y, V, f, gamma, beta, eps):
+    """Training: y <- y * gamma / sqrt(V f + eps) + beta, in place, for centred y."""
+    y *= gamma * (V * f + eps) ** -0.5
+    y += beta
+
+
+@backend.fuse
+def _normalise(x, mean, var, gamma, beta, eps):
+    """Evaluation: (x - mean) * scale + beta with scale = gamma / sqrt(var + eps), as
+    x * scale + (beta - mean * scale): one pass less than centring first."""
+    scale = gamma * (var + eps) ** -0.5                           # (C,)
+    y = x * scale                                                 # (M, C)
+    y += beta - mean * scale
+    return y
+
+
+@backend.fuse
+def _gamma_grad(gy_x, gbeta, mean, V, f, eps, ggamma):
+    """ggamma <- sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), all (C,)."""
+    ggamma[...] = (V * f + eps) ** -0.5 * (gy_x - mean * gbeta)
+
+
+@backend.fuse
+def _input_grad(gy, x, mean, V, f, gamma, ggamma, gbeta, eps):
+    """Training: gx, differentiating through the batch's mean and variance too.
+
+    gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)), per channel an affine
+    function of gy and of the centred input: gx = (x - mean) * b + gy * a + c, with
+    a = scale, b = -scale * inv_std * ggamma / M, c = -scale * gbeta / M (f = 1 / M).
+    (Centring first avoids the cancellation of x * b against a large constant when
+    |mean| >> std.)
+    """
+    inv_std = (V * f + eps) ** -0.5                               # (C,)
+    a = gamma * inv_std                                           # (C,) scale
+    b = (a * inv_std) * (ggamma * -f)                             # (C,)
+    c = a * (gbeta * -f)                                          # (C,)
+    gx = x - mean                                                 # (M, C)
+    gx *= b
+    gx += gy * a
+    gx += c
+    return gx
+
+
+@backend.fuse
+def _scaled(gy, var, gamma, eps):
+    """Evaluation: gx = gy * scale, the statistics being constants."""
+    return gy * (gamma * (var + eps) ** -0.5)                     # (M, C)
+
+
+@backend.fuse
+def _move_running_stats(running_mean, running_var, mean, V, momentum, var_factor):
+    """r <- (1 - momentum) r + momentum v, in place, with v = V * var_factor for the variance."""
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += (momentum * var_factor) * V
 
 
 def update_running_stats(running_mean, running_var, momentum, mean, var, M):
@@ -91,10 +151,7 @@ def update_running_stats(running_mean, running_var, momentum, mean, var, M):
     """
     if running_mean is None:
         return
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += (momentum * M / (M - 1)) * var
+    _move_running_stats(running_mean, running_var, mean, var, momentum, M / (M - 1))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -21,8 +21,8 @@ def from_rows(rows, N, H, W):
     return rows.reshape(N, H, W, -1).transpose(0, 3, 1, 2)    # (N, C, H, W)
 
 
-def column_sums(rows):
-    """(M, C) -> (C,): rows.sum(axis=0).
+def column_sums(rows, out=None):
+    """(M, C) -> (C,): rows.sum(axis=0), into ``out`` ((C,), contiguous) if given.
 
     On the CPU it is computed as ones(M) @ rows: a matrix-vector product runs in
     BLAS on every core, about 3x faster than NumPy's axis-0 reduction (0.09 ms
@@ -31,8 +31,8 @@ def column_sums(rows):
     """
     xp = backend.get_array_module()
     if backend.is_host():
-        return xp.ones(len(rows), dtype=rows.dtype) @ rows    # (C,)
-    return rows.sum(axis=0)                                   # (C,)
+        return xp.matmul(xp.ones(len(rows), dtype=rows.dtype), rows, out=out)   # (C,)
+    return xp.sum(rows, axis=0, out=out)                      # (C,)
 
 
 def column_means(rows):
@@ -41,3 +41,19 @@ def column_means(rows):
     if backend.is_host():
         return xp.full(len(rows), 1.0 / len(rows), dtype=rows.dtype) @ rows   # (C,)
     return rows.mean(axis=0)                                  # (C,)
+
+
+def column_dots(a, b):
+    """(M, C), (M, C) -> (C,): (a * b).sum(axis=0) with no (M, C) temporary.
+
+    On the CPU by ``einsum``, which never forms a * b; on a GPU by one fused kernel
+    (``backend.fuse``: the product and the reduction in one pass).
+    """
+    if backend.is_host():
+        return backend.get_array_module().einsum("mc,mc->c", a, b)   # (C,)
+    return _column_dots(a, b)                                 # (C,)
+
+
+@backend.fuse
+def _column_dots(a, b):
+    return backend.get_array_module().sum(a * b, 0)           # (C,)
