@@ -19,8 +19,13 @@ per-channel statistic is a column sum.
 from minires import backend
 from minires.arguments import check_image_input
 from minires.autograd import Function, Tensor
-from minires.functional.rows import centred_square_sums, column_means, column_sums_and_dots
-from minires.functional.rows import from_rows, to_rows
+from minires.functional.rows import (
+    centred_square_sums,
+    column_means,
+    column_sums_and_dots,
+    from_rows,
+    to_rows,
+)
 
 
 class BatchNorm2d(Function):
