@@ -43,22 +43,6 @@ def column_means(rows):
     return rows.mean(axis=0)                                  # (C,)
 
 
-def column_dots(a, b):
-    """(M, C), (M, C) -> (C,): (a * b).sum(axis=0) with no (M, C) temporary.
-
-    On the CPU by ``einsum``, which never forms a * b; on a GPU by one fused kernel
-    (``backend.fuse``: the product and the reduction in one pass).
-    """
-    if backend.is_host():
-        return backend.get_array_module().einsum("mc,mc->c", a, b)   # (C,)
-    return _column_dots(a, b)                                 # (C,)
-
-
-@backend.fuse
-def _column_dots(a, b):
-    return backend.get_array_module().sum(a * b, 0)           # (C,)
-
-
 def centred_square_sums(rows, mean):
     """(M, C), (C,) -> (C,): ((rows - mean) ** 2).sum(axis=0), the centring first (no cancellation).
 
@@ -80,12 +64,12 @@ def _centred_square_sums(rows, mean):
 def column_sums_and_dots(a, b):
     """(M, C), (M, C) -> (2, C): [a.sum(axis=0), (a * b).sum(axis=0)], with no (M, C) temporary.
 
-    On the CPU by BLAS and ``einsum`` (see ``column_sums``, ``column_dots``); on a GPU by
-    one fused reduction over a (2, M, C) broadcast of a * [1, b]: one kernel, not two.
+    On the CPU by BLAS and ``einsum`` (which never forms a * b); on a GPU by one fused
+    reduction over a (2, M, C) broadcast of a * [1, b]: one kernel, not two.
     """
     xp = backend.get_array_module()
     if backend.is_host():
-        return xp.stack([column_sums(a), column_dots(a, b)])   # (2, C)
+        return xp.stack([column_sums(a), xp.einsum("mc,mc->c", a, b)])   # (2, C)
     return _sums_and_dots(a, b, _which(a.dtype))              # (2, C)
 
 

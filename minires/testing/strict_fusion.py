@@ -34,6 +34,7 @@ import numpy
 
 REDUCTIONS = ("sum", "prod", "amax", "amin", "max", "min")
 STATISTICS = ("mean", "var", "std", "average", "median")
+GENERALISED_UFUNCS = ("matmul", "vecdot", "matvec", "vecmat")   # NumPy ufuncs, not element-wise
 
 
 class FusionRefused(TypeError):
@@ -102,7 +103,7 @@ class Trace:
             return self.reduce(name, args, kwargs)
         if name in STATISTICS:
             self.refuse(f"{name}() is not on CuPy's fast path; use sum(x, axis) times 1 / count")
-        if ufunc or name == "where":
+        if (ufunc and name not in GENERALISED_UFUNCS) or name == "where":
             unknown = set(kwargs) - {"out"}
             if unknown:
                 self.refuse(f"{name}() with keywords {sorted(unknown)}; only out= is on the fast path")
