@@ -7,6 +7,7 @@ them checks the rewrite; on the stand-in every fused function is traced by CuPy'
 """
 import importlib
 import math
+import os
 import pkgutil
 
 import numpy
@@ -334,3 +335,100 @@ def test_batch_norm_launches_per_call_on_the_stand_in(rng):
     def in_function(counts):
         return sum(n for (_, _, function), n in counts.by_site.items() if function == "BatchNorm2d")
     assert (in_function(forward), in_function(backward), in_function(evaluation)) == (4, 3, 1)
+
+
+# --- CuPy's own fusion tracer and NVRTC, without a GPU ---------------------------------------
+def recorded_fused_calls(monkeypatch):
+    """(fused function, arguments described) of every fused call in the workload on the stand-in."""
+    calls = {}
+    original = strict_device._Fusion.__call__
+
+    def recording(self, *args):
+        described = tuple(("array", a.shape, a.dtype) if isinstance(a, strict_device.ndarray) else a
+                          for a in args)
+        key = (self.__name__,) + tuple((d[2], len(d[1])) if isinstance(d, tuple) else type(d)
+                                       for d in described)       # CuPy compiles once per key too
+        calls.setdefault(key, (self.function, described))
+        return original(self, *args)
+    monkeypatch.setattr(strict_device._Fusion, "__call__", recording)
+    with strict_device.installed():
+        workload()
+    return list(calls.values())
+
+
+def trace_with_cupy(cupy, function, described):
+    """CuPy's old-fusion trace of ``function`` (what ``cupy.fuse`` runs first): the kernel, or
+    the exception that would make ``cupy.fuse`` fall back to its slow new fusion."""
+    from cupy._core import fusion
+    nowhere = cupy.cuda.MemoryPointer(cupy.cuda.UnownedMemory(0, 0, None, 0), 0)  # no device needed
+    args = [cupy.ndarray(d[1], d[2], memptr=nowhere) if isinstance(d, tuple) else d for d in described]
+    history = fusion._FusionHistory()
+    fusion._thread_local.history, fusion._thread_local.is_old_fusing = history, True
+    previous = backend.get_backend(), backend.get_array_module()
+    backend._use("cupy", cupy)          # the function's get_array_module() is CuPy while traced
+    try:
+        kernel, _ = history.get_fusion(function, args, function.__name__)
+    finally:
+        backend._use(*previous)
+        fusion._thread_local.history, fusion._thread_local.is_old_fusing = None, False
+    return kernel, args
+
+
+def kernel_source(kernel, args):
+    """A CUDA translation unit holding the traced kernel's code, for NVRTC.
+
+    CuPy wraps the same code in its own indexing (CArray, CIndexer); a flat loop over
+    contiguous arrays holds the same operations. A reduction's traced code is its preamble
+    (``_pre_map``, ``_post_map``), called here by a serial reduction.
+    """
+    arrays = [a for a in args if a is not None]
+    # CuPy's float16 header needs the CUDA toolkit's cuda_fp16.h, which the nvrtc wheel lacks;
+    # no fused function of minires computes in float16
+    preamble = kernel.preamble.replace('#include "cupy/float16.cuh"', "")
+    if hasattr(kernel, "operation"):                                 # ElementwiseKernel
+        params, refs = [], []
+        for p, arg in zip(kernel.params, arrays + [None] * len(kernel.out_params)):
+            is_array = arg is None or hasattr(arg, "shape")
+            const = "const " if p.is_const else ""
+            if is_array:
+                params.append(f"{const}{p.ctype}* _raw_{p.name}")
+                refs.append(f"{const}{p.ctype} &{p.name} = _raw_{p.name}[_i];")
+            else:
+                params.append(f"{p.ctype} {p.name}")
+        body = " ".join(refs) + "\n" + kernel.operation + ";"
+        return (f"{preamble}\nextern \"C\" __global__ void {kernel.name}("
+                f"{', '.join(params)}, long long _n) {{\n"
+                "  for (long long _i = blockIdx.x * (long long)blockDim.x + threadIdx.x; _i < _n;"
+                " _i += (long long)blockDim.x * gridDim.x) {\n" + body + "\n  }\n}\n")
+    inputs = ", ".join(f"{p.ctype}* {p.name}" for p in kernel.in_params)
+    output = kernel.out_params[0]
+    read = ", ".join(f"{p.name}[_i]" for p in kernel.in_params)
+    return ("typedef long long IndexT;\n"        # as CuPy's reduction template defines them
+            f"{preamble}\ntypedef {kernel.reduce_type} _type_reduce;\n"
+            f"extern \"C\" __global__ void {kernel.name}({inputs}, "
+            f"{output.ctype}* {output.name}, long long _n) {{\n"
+            f"  long long _i = 0; _type_reduce a = static_cast<_type_reduce>(_pre_map({read}));\n"
+            f"  for (_i = 1; _i < _n; ++_i) {{\n"
+            f"    _type_reduce b = static_cast<_type_reduce>(_pre_map({read})); a = {kernel.reduce_expr};\n"
+            f"  }}\n  {kernel.post_map_expr.replace(output.name, output.name + '[0]')};\n}}\n")
+
+
+@pytest.mark.slow
+def test_cupys_own_fusion_tracer_takes_every_fused_function_and_nvrtc_compiles_it(monkeypatch):
+    """Where CuPy is installed (no GPU needed): its old-fusion trace, which raises on what its
+    fast path cannot fuse, accepts every fused function with the arguments the workload gives
+    it, none computes in float16, and NVRTC compiles the traced code."""
+    cupy = pytest.importorskip("cupy")
+    from cupy.cuda import compiler
+    include = f"-I{os.path.join(os.path.dirname(cupy.__file__), '_core', 'include')}"
+    calls = recorded_fused_calls(monkeypatch)
+    assert {function.__name__ for function, _ in calls} == set(all_fused_functions())
+    for function, described in calls:
+        kernel, args = trace_with_cupy(cupy, function, described)
+        source = kernel_source(kernel, args)
+        assert "float16" not in source, f"{function.__name__} computes in float16"
+        try:
+            compiler._NVRTCProgram(source, f"{function.__name__}.cu").compile(
+                ("-arch=compute_80", "-std=c++17", include))
+        except Exception as error:
+            raise AssertionError(f"{function.__name__}: NVRTC: {error}\n{source}") from None

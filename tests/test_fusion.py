@@ -123,6 +123,17 @@ def test_rule_1_only_the_functions_arguments_and_numbers(device):
     assert "only x[...] = v" in refusal(indexes, *arrays((3,)))
 
 
+def test_rule_1_no_arithmetic_on_numbers_alone(device):
+    """CuPy's fusion computes 1 - momentum in float16 when both are Python numbers."""
+    def decays_inside(x, momentum):
+        x *= 1 - momentum
+    assert "of numbers alone" in refusal(decays_inside, *arrays((3,)), 0.1)
+
+    def scales_inside(x, lr, t):
+        return x * (lr / t)
+    assert "of numbers alone" in refusal(scales_inside, *arrays((3,)), 0.1, 2)
+
+
 def test_rule_2_one_reduction_with_an_int_or_tuple_axis(device):
     def two_reductions(x):
         return xp().sum(xp().amax(x, 1), 0)

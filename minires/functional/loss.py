@@ -111,25 +111,31 @@ class CrossEntropy(Function):
         else:
             q_sum, smooth = hot, 0.0
         if self.reduction == "none":
-            gy, total = gy[:, None], 1                            # each row its own gradient
+            scale = gy[:, None]                                   # (N, 1) each row its own gradient
+        elif self.reduction == "sum":
+            scale = gy                                            # ()
         else:
-            total = self.total if self.reduction == "mean" else 1
+            scale = _mean_scale(gy, self.total)                   # ()
         classes = xp.arange(K)                                    # (K,)
         return _softmax_minus_target(self.log_p, q_sum[:, None], classes, self.target_read[:, None],
-                                     hot[:, None], smooth, gy, total)   # (N, K)
+                                     hot[:, None], smooth, scale)   # (N, K)
 
 
 @backend.fuse
-def _softmax_minus_target(log_p, q_sum, classes, target, hot, smooth, gy, total):
-    """d loss / dx = (sum(q) softmax - q) * gy / total, in one GPU kernel (``backend.fuse``).
+def _softmax_minus_target(log_p, q_sum, classes, target, hot, smooth, scale):
+    """d loss / dx = (sum(q) softmax - q) * scale, in one GPU kernel (``backend.fuse``).
 
     q = hot one_hot(target) + smooth: log_p (N, K), q_sum, target, hot (N, 1), classes (K,),
-    smooth (N, K) or 0; gy and total () (total 1 unless "mean"; every row ignored makes it
-    0, and gx 0 too, which PyTorch keeps: no 0/0), or gy (N, 1) for "none".
+    smooth (N, K) or 0; scale () or, for "none", (N, 1).
     """
-    xp = backend.get_array_module()
     q = hot * (classes == target) + smooth                        # (N, K)
-    return (xp.exp(log_p) * q_sum - q) * (gy / xp.where(total == 0, 1, total))
+    return (backend.get_array_module().exp(log_p) * q_sum - q) * scale
+
+
+@backend.fuse
+def _mean_scale(gy, total):
+    """gy / total; every row ignored makes total 0, and gx 0 too, which PyTorch keeps (no 0/0)."""
+    return gy / backend.get_array_module().where(total == 0, 1, total)
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",

@@ -52,8 +52,8 @@ class BatchNorm2d(Function):
             V, f = centred_square_sums(x_rows, mean), 1.0 / M     # (C,) sum((x - mean)^2); var = V f
             if self.running_mean is not None:
                 # towards the unbiased variance V / (M - 1)
-                _move_running_stats(self.running_mean, self.running_var, mean, V, self.momentum,
-                                    1.0 / (M - 1))
+                _move_running_stats(self.running_mean, self.running_var, mean, V, 1 - self.momentum,
+                                    self.momentum, self.momentum / (M - 1))
             y_rows = _normalise_batch(x_rows, mean, V, f, gamma, beta, self.eps)   # (M, C)
         else:
             mean, V, f = self.running_mean, self.running_var, 1.0    # (C,), (C,), var = V
@@ -119,19 +119,19 @@ def _input_grad(gy, x, mean, V, f, gamma, ggamma, gbeta, eps):
     """Training: gx, differentiating through the batch's mean and variance too.
 
     gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)), per channel an affine
-    function of gy and of the centred input: gx = (x - mean) * b + gy * a + c, with
-    a = scale, b = -scale * inv_std * ggamma / M, c = -scale * gbeta / M (f = 1 / M).
+    function of gy and of the centred input: gx = gy * a - (x - mean) * b - c, with
+    a = scale, b = scale * inv_std * ggamma / M, c = scale * gbeta / M (f = 1 / M).
     (Centring first avoids the cancellation of x * b against a large constant when
     |mean| >> std.)
     """
     inv_std = (V * f + eps) ** -0.5                               # (C,)
     a = gamma * inv_std                                           # (C,) scale
-    b = (a * inv_std) * (ggamma * -f)                             # (C,)
-    c = a * (gbeta * -f)                                          # (C,)
-    gx = x - mean                                                 # (M, C)
+    b = (a * inv_std) * (ggamma * f)                              # (C,)
+    c = a * (gbeta * f)                                           # (C,)
+    gx = mean - x                                                 # (M, C)
     gx *= b
     gx += gy * a
-    gx += c
+    gx -= c
     return gx
 
 
@@ -142,12 +142,13 @@ def _scaled(gy, var, gamma, eps):
 
 
 @backend.fuse
-def _move_running_stats(running_mean, running_var, mean, V, momentum, var_factor):
-    """r <- (1 - momentum) r + momentum v, in place, with v = V * var_factor for the variance."""
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += (momentum * var_factor) * V
+def _move_running_stats(running_mean, running_var, mean, V, decay, weight, var_weight):
+    """r <- decay r + weight v, in place (decay = 1 - momentum, weight = momentum), with
+    var_weight = momentum * var / V for the variance, all worked out before the call."""
+    running_mean *= decay
+    running_mean += weight * mean
+    running_var *= decay
+    running_var += var_weight * V
 
 
 def update_running_stats(running_mean, running_var, momentum, mean, var, M):
@@ -159,7 +160,8 @@ def update_running_stats(running_mean, running_var, momentum, mean, var, M):
     """
     if running_mean is None:
         return
-    _move_running_stats(running_mean, running_var, mean, var, momentum, M / (M - 1))
+    _move_running_stats(running_mean, running_var, mean, var, 1 - momentum, momentum,
+                        momentum * M / (M - 1))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -37,7 +37,8 @@ class MaxPool2d(Function):
                    for i in range(self.KH) for j in range(self.KW)]
         y = xp.empty(windows[0].shape, dtype=x.dtype)                  # (N, OH, OW, C)
         if self.needs_input_grad[0]:            # evaluation needs no argmax
-            index_dtype = xp.uint8 if self.KH * self.KW <= 256 else xp.int32
+            # signed: CuPy's fusion types where(better, k, argmax) as a signed integer
+            index_dtype = xp.int8 if self.KH * self.KW <= 128 else xp.int32
             self.argmax = xp.empty(y.shape, dtype=index_dtype)         # (N, OH, OW, C) offset k
             _max_and_argmax(y, self.argmax, *windows)   # argmax routes the gradient
         else:

@@ -10,7 +10,10 @@ fast path records, and refuses the rest with one sentence (``FusionRefused``):
 
 1. element-wise work: the operators (``+ - * / // % **``, comparisons, ``& | ^ ~``, unary
    ``-``), in-place operators, the array module's ufuncs with positional arguments and
-   ``out=``, ``where(c, x, y)``, ``x.astype(dtype)``, ``x.copy()`` and ``x[...] = v``;
+   ``out=``, ``where(c, x, y)``, ``x.astype(dtype)``, ``x.copy()`` and ``x[...] = v``, each
+   with an array among its operands: on numbers alone (arguments or literals, as
+   ``1 - momentum``) CuPy computes in the smallest type that holds them, float16 for Python
+   floats, so such arithmetic belongs before the call;
 2. at most one reduction (``sum``, ``prod``, ``amax``, ``amin``, ``max``, ``min``) of a
    value computed before it, with an int or tuple ``axis`` and no other keyword
    (no ``keepdims``);
@@ -68,6 +71,9 @@ class Trace:
             elif not isinstance(operand, (numbers.Number, numpy.generic)):
                 self.refuse(f"{op} got a {type(operand).__name__}; a fused function computes "
                             "only on its arguments and numbers")
+        if out is None and not any(isinstance(o, Proxy) and not o.scalar for o in operands):
+            self.refuse(f"{op} of numbers alone, which CuPy computes in the smallest type that "
+                        "holds them (float16 for Python floats); compute it before the call")
         if phases == {False, True}:
             self.refuse(f"{op} combines the reduction's result with an argument or a value "
                         "computed before the reduction, which CuPy's fast path cannot do")
@@ -119,12 +125,13 @@ def _refusing(kind):
 
 class Proxy:
     """A symbolic array inside a traced function: records element-wise work, refuses the rest."""
-    __slots__ = ("trace", "after_reduction", "argument")
+    __slots__ = ("trace", "after_reduction", "argument", "scalar")
     __array_ufunc__ = None      # NumPy scalars defer to the proxy's reflected operators
     __hash__ = None
 
-    def __init__(self, trace, after_reduction=False, argument=None):
+    def __init__(self, trace, after_reduction=False, argument=None, scalar=False):
         self.trace, self.after_reduction, self.argument = trace, after_reduction, argument
+        self.scalar = scalar        # a number argument, not an array
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -191,7 +198,7 @@ def trace(function, args, is_array):
         if arg is None:
             proxies.append(None)
         elif is_array(arg) or isinstance(arg, (numbers.Number, numpy.generic)):
-            proxies.append(Proxy(record, argument=position))
+            proxies.append(Proxy(record, argument=position, scalar=not is_array(arg)))
         else:
             record.refuse(f"argument {position} is a {type(arg).__name__}; fused functions take "
                           "device arrays, numbers and None")
