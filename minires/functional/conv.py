@@ -8,7 +8,9 @@ OH = (H + 2PH - DH(KH - 1) - 1) // SH + 1 and OW likewise.
 im2col gathers, for every output pixel, the KH*KW*C input numbers its kernel
 covers into one row; the convolution is then ``col @ W_mat.T``. col2im, in
 backward, sends each row's gradient back to those pixels, summing where windows
-overlap (``windows.scatter_windows``). Memory is channels-last (see
+overlap (``windows.scatter_windows``); for a stride of 1 the same gradient is a
+convolution of gy with the flipped kernel (``full_convolution``), one im2col and
+one matrix multiply instead of KH*KW strided additions. Memory is channels-last (see
 ``windows.py``), so a 1x1 stride-1 convolution needs no im2col at all: its rows
 are the pixels themselves (``rows.to_rows``).
 
