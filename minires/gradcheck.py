@@ -33,6 +33,24 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     Raises:
         GradcheckError naming the worst element (input, index, both values).
     """
+    for position, analytic, numeric in compare_gradients(fn, inputs, eps, seed):
+        error = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
+        if error.size and error.max() > 0:
+            worst = numpy.unravel_index(numpy.argmax(error), error.shape)
+            raise GradcheckError(
+                f"gradcheck: input {position} {tuple(analytic.shape)} at {tuple(int(i) for i in worst)}: "
+                f"analytic {analytic[worst]:.8g}, numeric {numeric[worst]:.8g} "
+                f"({int((error > 0).sum())} of {error.size} elements out of tolerance)")
+    return True
+
+
+def compare_gradients(fn, inputs, eps=1e-6, seed=0):
+    """The analytic and numeric gradients of every input that requires one.
+
+    Returns:
+        a list of (position in ``inputs``, analytic, numeric), the two gradients as host arrays of
+        the input's shape.
+    """
     checked = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires a gradient")
@@ -47,6 +65,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         with no_grad():
             return float((backend.to_host(fn(*inputs).data) * backend.to_host(gy)).sum())
 
+    gradients = []
     for position, x in enumerate(inputs):
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
@@ -60,11 +79,5 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 x.data[...] = backend.to_device(shifted, dtype=x.dtype)
                 numeric[index] += sign * weighted_output() / (2 * eps)
             x.data[...] = backend.to_device(original, dtype=x.dtype)
-        error = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
-        if error.size and error.max() > 0:
-            worst = numpy.unravel_index(numpy.argmax(error), error.shape)
-            raise GradcheckError(
-                f"gradcheck: input {position} {tuple(x.shape)} at {tuple(int(i) for i in worst)}: "
-                f"analytic {analytic[worst]:.8g}, numeric {numeric[worst]:.8g} "
-                f"({int((error > 0).sum())} of {error.size} elements out of tolerance)")
-    return True
+        gradients.append((position, analytic, numeric))
+    return gradients

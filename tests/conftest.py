@@ -6,6 +6,7 @@ import numpy
 import pytest
 
 import minires
+from tests.support import optional_torch
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +43,21 @@ def resnet():
     """A seeded ResNet50_layer4, shared by the tests of one file that only read it."""
     minires.manual_seed(0)
     return minires.models.ResNet50_layer4()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without PyTorch, skip the comparisons with it here, all at once."""
+    if optional_torch.torch is not None:
+        return
+    for item in items:
+        if optional_torch.reaches_torch(item):
+            item.add_marker(pytest.mark.skip(reason=optional_torch.MISSING))
+
+
+def pytest_report_collectionfinish(config, items):
+    """Without PyTorch, one line at the start: how many of the tests to run are comparisons."""
+    if optional_torch.torch is None:
+        skipped = sum(any(marker.kwargs.get("reason") == optional_torch.MISSING
+                          for marker in item.iter_markers("skip")) for item in items)
+        return (f"{optional_torch.MISSING}: {skipped:,} of these {len(items):,} tests compare "
+                "minires with it and are skipped.")

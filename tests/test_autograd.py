@@ -67,6 +67,7 @@ def test_linear_relu_linear_matches_manual_backprop(rng):
     numpy.testing.assert_allclose(w1.grad, gh.T @ x.numpy())
 
 
+@pytest.mark.slow
 def test_deep_chain_needs_no_recursion():
     limit = sys.getrecursionlimit()
     x = leaf([1.0, 2.0])

@@ -5,8 +5,7 @@ import pytest
 import minires
 import minires.functional as F
 from minires import Tensor, nn
-
-torch = pytest.importorskip("torch")
+from tests.support.optional_torch import torch
 
 
 def build_list(framework):

@@ -408,6 +408,7 @@ def _fail_if(problems):
 
 
 # --- 1. API surface --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_static_scan_finds_the_array_module_uses():
     names = {name for name, _, _ in static_xp_uses()}
     assert {"zeros", "asarray", "ndarray", "add.at"} <= names, sorted(names)

@@ -169,6 +169,7 @@ def run_python(code, **env):
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_import_minires_does_not_import_mpi4py():
     result = run_python(
         "import sys, minires, minires.data, minires.nn.parallel, minires.distributed as dist\n"
@@ -179,6 +180,7 @@ def test_import_minires_does_not_import_mpi4py():
     assert result.stdout.split() == ["False", "False", "0", "1"]
 
 
+@pytest.mark.slow
 def test_without_mpi4py_one_process_works_and_a_larger_world_says_what_to_install():
     code = ("import sys; sys.modules['mpi4py'] = None     # as if not installed\n"
             "import minires.distributed as dist\n"
@@ -373,6 +375,7 @@ def test_ddp_needs_a_process_group():
         nn.parallel.DistributedDataParallel(nn.Linear(in_features=2, out_features=2))
 
 
+@pytest.mark.slow
 def test_buckets_run_from_the_last_parameter_to_the_first(world_of_one):
     model = minires.models.ResNet50_layer4()
     ddp = nn.parallel.DistributedDataParallel(model)

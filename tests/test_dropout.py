@@ -7,8 +7,7 @@ import minires
 import minires.functional as F
 from minires import Tensor, nn
 from minires.functional.dropout import Dropout
-
-torch = pytest.importorskip("torch")
+from tests.support.optional_torch import torch
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])

@@ -31,6 +31,7 @@ def returned_mb(setting):
 
 @pytest.mark.skipif(not (sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "mallopt")),
                     reason="needs Linux and glibc's mallopt")
+@pytest.mark.slow
 def test_freed_memory_stays_in_the_process_only_when_switched_on():
     assert returned_mb("keep") < 8             # kept for the next array
     assert returned_mb("import-only") > 56     # importing minires left glibc's default alone

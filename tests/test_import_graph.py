@@ -7,6 +7,8 @@ That ``import minires`` leaves the C allocator alone is tested in test_host_memo
 import subprocess
 import sys
 
+import pytest
+
 from minires.testing.import_graph import find_cycle, import_graph, main, reachable
 from tests.support.scripts import REPO
 
@@ -32,6 +34,7 @@ def test_the_graph_sees_function_level_and_relative_imports(tmp_path):
     assert find_cycle(import_graph(package)) == ["pkg.a", "pkg.sub.b", "pkg.a"]
 
 
+@pytest.mark.slow
 def test_minires_has_no_import_cycle(capsys):
     graph = import_graph()
     assert "minires.autograd" in graph and "minires.functional.conv" in graph
@@ -43,6 +46,7 @@ def test_minires_has_no_import_cycle(capsys):
     assert "minires.autograd -> minires.backend" in printed
 
 
+@pytest.mark.slow
 def test_autograd_imports_no_layer_above_it():
     """Data flows one way: backend -> autograd -> functional -> nn -> models; optim beside nn."""
     above = ("minires.functional", "minires.nn", "minires.optim", "minires.models")
@@ -50,12 +54,14 @@ def test_autograd_imports_no_layer_above_it():
     assert not [m for m in reached if m.startswith(above)], sorted(reached)
 
 
+@pytest.mark.slow
 def test_the_library_never_imports_its_testing_tools():
     graph = import_graph()
     library = [m for m in graph if not m.startswith("minires.testing")]
     assert not [m for m in library if any(t.startswith("minires.testing") for t in graph[m])]
 
 
+@pytest.mark.slow
 def test_import_minires_imports_neither_torch_nor_the_testing_tools():
     code = ("import sys, minires\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'"

@@ -7,6 +7,7 @@ import pytest
 import minires
 from minires import nn, optim
 from minires.optim import lr_scheduler
+from tests.support.optional_torch import torch
 
 
 def test_step_lr_divides_by_three_every_twenty_epochs():
@@ -51,7 +52,6 @@ def test_step_size_must_be_at_least_one():
         optim.StepLR(optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1), step_size=0)
 
 
-torch = pytest.importorskip("torch")
 
 EPOCHS = 100
 # epoch -> what is done by hand to every group's rate before that epoch's step

@@ -112,6 +112,7 @@ def test_residual_block(rng, downsample):
 
 # --- PyTorch parity: the state-dict layout ---------------------------------------------------
 
+@pytest.mark.slow
 def test_resnet_state_dict_layout_matches_torch(torch):
     from minires.testing.torch_reference import ResNet50_layer4 as TorchResNet50_layer4
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ import minires.functional as F
 from minires import Tensor, nn, optim
 from minires.models.resnet import ResidualBlock
 from tests.support.networks import batch, small_net
+from tests.support.optional_torch import torch
 
 
 class TwoLayers(nn.Module):
@@ -146,7 +147,6 @@ def test_module_to_a_device_points_to_set_backend():
         nn.Linear(2, 3).to("cuda")
 
 
-torch = pytest.importorskip("torch")
 
 
 def twin_linear(dtype="float64"):

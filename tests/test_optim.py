@@ -10,6 +10,7 @@ import minires
 import minires.functional as F
 from minires import nn, optim
 from tests.support.networks import batch, small_net
+from tests.support.optional_torch import torch
 from tests.support.parity import randn, rng_for, to_numpy
 
 
@@ -153,7 +154,6 @@ def test_optimizer_state_of_another_model():
         optimizer.load_state_dict(state)
 
 
-torch = pytest.importorskip("torch")
 
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
 

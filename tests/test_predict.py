@@ -66,6 +66,7 @@ def course_probabilities(model, images):
     return exp / exp.sum(axis=1, keepdims=True)                                 # (N, 10)
 
 
+@pytest.mark.slow
 def test_probabilities_use_the_training_normalisation(model, rng):
     images = rng.integers(0, 256, size=(5, 3, 32, 32), dtype=numpy.uint8)
     got = predict.probabilities(model, images, batch_size=2)        # batches of 2, 2 and 1

@@ -165,6 +165,7 @@ def course_graph():
     return model, loss
 
 
+@pytest.mark.slow
 def test_course_network_full_graph_has_177_functions_and_214_parameters(course_graph):
     model, loss = course_graph
     labels, edges = parse(viz.to_dot(loss, params=dict(model.named_parameters())))
