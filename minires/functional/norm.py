@@ -67,13 +67,13 @@ class BatchNorm2d(Function):
         xp = backend.get_array_module()
         gy_rows = to_rows(gy)                                     # (M, C)
         # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), with no (M, C) temporary
-        sums = column_sums_and_dots(gy_rows, self.x_rows)         # (2, C) sum(gy), sum(gy * x)
+        gy_sum, gy_x = column_sums_and_dots(gy_rows, self.x_rows)  # (C,) sum(gy), (C,) sum(gy * x)
         # ggamma and gbeta go straight into the optimizer's flat gradient array where it
         # offers their places (Function.grad_slot)
         ggamma, gbeta = self.grad_slot(1), self.grad_slot(2)
-        ggamma = xp.empty_like(sums[0]) if ggamma is None else ggamma   # (C,)
-        gbeta = xp.empty_like(sums[0]) if gbeta is None else gbeta      # (C,)
-        _gamma_beta_grads(sums[0], sums[1], self.mean, self.V, self.f, self.eps, ggamma, gbeta)
+        ggamma = xp.empty_like(gy_sum) if ggamma is None else ggamma   # (C,)
+        gbeta = xp.empty_like(gy_sum) if gbeta is None else gbeta      # (C,)
+        _gamma_beta_grads(gy_sum, gy_x, self.mean, self.V, self.f, self.eps, ggamma, gbeta)
         if self.training:
             gx_rows = _input_grad(gy_rows, self.x_rows, self.mean, self.V, self.f, self.gamma,
                                   ggamma, gbeta, self.eps)        # (M, C)
@@ -119,19 +119,20 @@ def _input_grad(gy, x, mean, V, f, gamma, ggamma, gbeta, eps):
     """Training: gx, differentiating through the batch's mean and variance too.
 
     gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)), per channel an affine
-    function of gy and of the centred input: gx = gy * a - (x - mean) * b - c, with
-    a = scale, b = scale * inv_std * ggamma / M, c = scale * gbeta / M (f = 1 / M).
-    (Centring first avoids the cancellation of x * b against a large constant when
-    |mean| >> std.)
+    function of gy and of the centred input: gx = (x - mean) * b + gy * a + c, with
+    a = scale, b = scale * inv_std * ggamma * (-1/M), c = a * gbeta * (-1/M) (f = 1/M;
+    the minus sign goes on arrays: CuPy's fusion would compute -f, a number alone, in
+    float16). (Centring first avoids the cancellation of x * b against a large constant
+    when |mean| >> std.)
     """
     inv_std = (V * f + eps) ** -0.5                               # (C,)
     a = gamma * inv_std                                           # (C,) scale
-    b = (a * inv_std) * (ggamma * f)                              # (C,)
-    c = a * (gbeta * f)                                           # (C,)
-    gx = mean - x                                                 # (M, C)
+    b = -((a * inv_std) * (ggamma * f))                           # (C,)
+    c = -(a * (gbeta * f))                                        # (C,)
+    gx = x - mean                                                 # (M, C)
     gx *= b
     gx += gy * a
-    gx -= c
+    gx += c
     return gx
 
 
