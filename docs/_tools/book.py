@@ -4,6 +4,7 @@ Each function returns Markdown (or HTML); the block prints it and markdown-exec 
 so everything a page shows was computed from the library when the book was built:
 
     print(show("functional/norm.py:BatchNorm.backward"))   # the source, pulled by name, never pasted
+    print(show_file("examples/train_cifar.py:train_step"))  # the same for a file outside minires/
     print(figure(fig, "caption"))                           # a Matplotlib figure, inline as SVG
     print(table(["layer", "shape"], rows))                  # a Markdown table
 
@@ -14,13 +15,14 @@ import io
 import pathlib
 import textwrap
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "minires"
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
+PACKAGE = REPOSITORY / "minires"
 
 
-def source_of(name):
-    """The source lines of ``"file.py:Qualified.name"`` inside the package, dedented."""
+def source_of(name, root=PACKAGE):
+    """The source lines of ``"file.py:Qualified.name"`` inside ``root`` (the package), dedented."""
     file, _, qualified = name.partition(":")
-    path = PACKAGE / file
+    path = root / file
     text = path.read_text()
     node = ast.parse(text)
     for part in qualified.split("."):
@@ -41,6 +43,16 @@ def show(*names):
     for name in names:
         file, _, qualified = name.partition(":")
         blocks.append(f"`minires/{file}`, `{qualified}`:\n\n```python\n{source_of(name)}\n```\n")
+    return "\n".join(blocks)
+
+
+def show_file(*names):
+    """As ``show``, for a file of the repository outside the package:
+    ``show_file("examples/train_cifar.py:train_step")``."""
+    blocks = []
+    for name in names:
+        file, _, qualified = name.partition(":")
+        blocks.append(f"`{file}`, `{qualified}`:\n\n```python\n{source_of(name, REPOSITORY)}\n```\n")
     return "\n".join(blocks)
 
 
