@@ -36,6 +36,7 @@ what makes a long run safe: resuming, signals, divergence, progress, checkpoints
 """
 import argparse
 import contextlib
+import glob
 import json
 import os
 import resource
@@ -49,6 +50,7 @@ import numpy
 import minires
 import minires.functional as F
 from minires import backend, distributed, optim
+from minires.atomic_file import remove_leftovers
 from minires.checkpoint import is_checkpoint, load_checkpoint, nonfinite_keys, require_finite, save_checkpoint
 from minires.data import (
     CIFAR10_MD5,
@@ -67,6 +69,12 @@ from minires.torch_format import load_torch_state_dict, save_torch_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_USAGE, EXIT_NOT_FINITE = 2, 3
+# The files a run writes in --checkpoint-dir, as globs (each also as a .ckpt where it has one).
+CHECKPOINT_NAMES = ("last.npz", "interrupted.npz", "resnet50_epoch*.npz", "resnet50_epoch*.ckpt",
+                    "resnet50_final.npz", "resnet50_final.ckpt")
+# The integer flags and their least values (a seed of numpy.random must be 0 or more).
+INTEGER_FLAGS = {"epochs": 1, "batch_size": 1, "lr_step": 1, "seed": 0, "limit_train": 1,
+                 "limit_test": 1, "log_every": 1}
 
 
 # --- the course's step ---------------------------------------------------------------
@@ -156,20 +164,23 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     # the flags the user typed (not defaults): only those are worth a note when not applied
     args.typed = sorted({a.split("=")[0] for a in argv if a.startswith("--")})
-    for name in ("epochs", "batch_size", "lr_step", "log_every", "limit_train", "limit_test"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not args.lr >= 0:
-        parser.error("--lr must be 0 or more")
-    if not args.lr_factor > 0:
-        parser.error("--lr-factor must be more than 0")
+    # every integer flag's range, so that none reaches the library as a traceback
+    for name, least in INTEGER_FLAGS.items():
+        if getattr(args, name) is not None and getattr(args, name) < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got "
+                         f"{getattr(args, name)}")
+    if not 0 <= args.lr < float("inf"):
+        parser.error(f"--lr must be a finite number, 0 or more, got {args.lr}")
+    if not 0 < args.lr_factor < float("inf"):
+        parser.error(f"--lr-factor must be a finite number more than 0, got {args.lr_factor}")
     if args.tf32 and args.backend != "cupy":
         parser.error("--tf32 is a GPU matrix-multiply mode: it needs --backend cupy")
     if args.eval_only and args.resume is None:
         parser.error("--eval-only needs --resume CHECKPOINT (without one it would evaluate "
                      "a randomly initialised model)")
-    if args.data_dir.exists() and not args.data_dir.is_dir():
-        parser.error(f"--data-dir {args.data_dir} is a file, not a folder")
+    for flag, folder in (("--data-dir", args.data_dir), ("--checkpoint-dir", args.checkpoint_dir)):
+        if folder.exists() and not folder.is_dir():
+            parser.error(f"{flag} {folder} is a file, not a folder")
     return args
 
 
@@ -269,6 +280,7 @@ class Run:
         self.in_training_loop = False   # while True, a stop signal waits for the step's end
         self.saving = False             # while True, a stop signal waits for the file to be complete
         self.saved_epoch = None         # the epoch in last.npz, once this run has written it
+        self.stopped_after_save = None  # the file whose save a stop signal waited for
         # every record of metrics.jsonl names its run, so repeated and resumed runs plot apart
         self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
         folder = args.checkpoint_dir
@@ -277,6 +289,9 @@ class Run:
         try:
             if self.rank == 0:
                 folder.mkdir(parents=True, exist_ok=True)
+                # a run killed while writing left its temporary files: this run's files' go now
+                for name in CHECKPOINT_NAMES:
+                    remove_leftovers(glob.escape(str(folder)) + "/" + name)
                 self.metrics = open(folder / "metrics.jsonl", "a")
                 self.transcript = open(folder / "train.log", "a")
         except OSError as error:
@@ -285,20 +300,26 @@ class Run:
             self.say(f"note: {folder} holds {' and '.join(earlier)} of an earlier run: this run "
                      f"overwrites its checkpoints and adds its records as run {self.run_id}")
 
-    def resume(self, path):
+    def resume(self, path, steps_per_epoch):
+        """Continue from ``path``: a minires checkpoint of this script, or PyTorch weights.
+
+        ``steps_per_epoch`` is what this run's data makes of an epoch: a checkpoint that
+        stopped mid-epoch is checked against it, with its progress, before it is used.
+        """
         try:
             if is_checkpoint(path):
                 meta = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
                 self.epoch, self.skip_steps = meta["epoch"], meta["step"]
                 if self.skip_steps:
                     self._check_same_batches(meta["settings"])
-                self.skipped_loss = tuple(meta.get("progress", {}).get("loss", (0.0, 0)))
+                    self.skipped_loss = self._checked_progress(meta, steps_per_epoch)
                 if "rng_state" in meta:
                     self.rng.bit_generator.state = meta["rng_state"]
                 where = (f"in epoch {self.epoch + 1}, after step {self.skip_steps}" if self.skip_steps
                          else f"after epoch {self.epoch}")
                 self.say(f"Resumed {path} {where}")
                 self._note_kept_schedule(meta["settings"])
+                self._keep_epochs(meta["settings"])
             else:
                 state = load_torch_state_dict(path)
                 require_finite(state, path)
@@ -306,8 +327,11 @@ class Run:
                 fresh = "" if self.args.eval_only else "; a fresh Adam starts at epoch 1"
                 self.say(f"Loaded PyTorch weights from {path}{fresh}")
         except (ValueError, RuntimeError, OSError) as error:
-            fail(f"--resume {path}: {self._other_shortcut(path) or error}")
-        if self.epoch >= self.args.epochs and not self.args.eval_only:
+            reason = str(self._other_shortcut(path) or error)
+            # the library's messages start with the file's name: said once, after --resume
+            fail(f"--resume {path}: {reason.removeprefix(f'{path}: ').removeprefix(f'{path} ')}")
+        if self.epoch >= self.args.epochs and not self.args.eval_only and \
+                "resnet50_final" not in owed_course_checkpoints(self):
             fail(f"--resume {path} has trained {self.epoch} epoch(s) already and --epochs "
                  f"{self.args.epochs} counts them, so nothing is left to train: pass --epochs "
                  f"{self.epoch + 1} or more (or --eval-only to evaluate it)")
@@ -335,6 +359,28 @@ class Run:
             self.say(f"note: {', '.join(ignored)} not applied: a resumed run keeps its own schedule "
                      f"(lr now {self.optimizer.lr:g}, divided by {1 / self.scheduler.gamma:g} every "
                      f"{self.scheduler.step_size} epochs)")
+
+    def _keep_epochs(self, saved):
+        """Without a typed --epochs, a resumed run trains up to its own (a stopped run goes on)."""
+        epochs = saved.get("epochs")
+        if "--epochs" not in self.args.typed and type(epochs) is int and epochs >= 1:
+            self.args.epochs = epochs
+
+    def _checked_progress(self, meta, steps_per_epoch):
+        """The (loss sum, steps) of the epoch a mid-epoch checkpoint stopped in, checked against
+        this run's epoch (load_checkpoint checks the fields' types; only the script knows these)."""
+        step = meta["step"]
+        if step > steps_per_epoch:
+            raise ValueError(f"it stopped after step {step} of an epoch, but an epoch of this "
+                             f"data has {steps_per_epoch} steps (a checkpoint of other data?)")
+        if "progress" not in meta:      # checkpoints from before progress was saved
+            return (0.0, 0)
+        loss = meta["progress"].get("loss")
+        if not (isinstance(loss, list) and len(loss) == 2 and type(loss[0]) in (int, float)
+                and numpy.isfinite(loss[0]) and loss[1] == step and type(loss[1]) is int):
+            raise ValueError(f"its progress loss is {loss!r}, not [the finite loss sum, {step}] "
+                             f"of the {step} steps it stopped after")
+        return tuple(loss)
 
     def _check_same_batches(self, saved):
         """Mid-epoch, the resumed run must cut the epoch into the same batches to skip the done ones."""
@@ -408,6 +454,7 @@ class Run:
         if name == "last":
             self.saved_epoch = self.epoch
         if self.stop_signal is not None and not self.in_training_loop:
+            self.stopped_after_save = name
             raise KeyboardInterrupt     # the stop that arrived during the save
 
     def last_good(self):
@@ -515,7 +562,8 @@ def train_epoch(run, loader):
             run.save("interrupted", step=step, rng_state=epoch_start_rng,
                      loss=(mean_over_processes(loss_sum), counted))
             run.say(f"\n{run.stop_signal}: saved {args.checkpoint_dir / 'interrupted.npz'} "
-                    f"(epoch {run.epoch + 1}, step {step}); continue with --resume")
+                    f"(epoch {run.epoch + 1}, step {step}); continue with --resume "
+                    f"{args.checkpoint_dir / 'interrupted.npz'}")
             sys.exit(128 + signal.Signals[run.stop_signal])
     if bar is not None:
         bar.close()
@@ -532,13 +580,14 @@ def main(argv=None):
     # (measured: 0.72 -> 0.57 s per step at batch 100 on the project's 2-core machine)
     minires.speed.keep_freed_host_memory()
     if args.resume and not args.resume.is_file():
-        fail(f"--resume {args.resume}: no such file")
+        fail(f"--resume {args.resume}: "
+             f"{'is a folder, not a checkpoint file' if args.resume.is_dir() else 'no such file'}")
     world = join_processes(args)
     select_backend(args)
     (train_images, train_labels), (test_images, test_labels) = load_data(args)
     run = Run(args)
     if args.resume:
-        run.resume(args.resume)
+        run.resume(args.resume, -(-len(train_labels) // args.batch_size))
     # under mpiexec each process evaluates its share of the test set, and trains on its
     # share of every batch that one process would draw (same order, same augmentation)
     share = slice(run.rank, None, world)
@@ -561,10 +610,39 @@ def main(argv=None):
         train(run, train_loader, test_loader)
     except KeyboardInterrupt:
         signal_name = run.stop_signal or "SIGINT"
-        run.say(f"\n{signal_name}: stopped between training steps; {run.last_good()}")
+        if run.stopped_after_save is None:
+            run.say(f"\n{signal_name}: stopped between training steps; {run.last_good()}")
+        else:
+            left = (f"continue with --resume {args.checkpoint_dir / 'last.npz'}"
+                    if run.epoch < args.epochs else f"all {args.epochs} epochs are done")
+            run.say(f"\n{signal_name}: stopped once {run.stopped_after_save} was saved, after epoch "
+                    f"{run.epoch} of {args.epochs}: {run.last_good()}; {left}")
         if world > 1:       # the others may be inside a collective, waiting for this one
             distributed.abort(128 + signal.Signals[signal_name])
         sys.exit(128 + signal.Signals[signal_name])
+
+
+def owed_course_checkpoints(run):
+    """The course checkpoints that the epoch end of the folder's own last.npz owed and that are
+    not on disk: a run killed after last.npz and before resnet50_epoch{N} (or resnet50_final)
+    never wrote them. Empty unless this run resumes that last.npz, at that epoch end."""
+    args, epoch, folder = run.args, run.epoch, run.args.checkpoint_dir
+    own = args.resume is not None and args.resume.resolve() == (folder / "last.npz").resolve()
+    if not own or run.skip_steps or not epoch:
+        return []
+    names = ([f"resnet50_epoch{epoch}"] if epoch % args.lr_step == 0 else []) + \
+        (["resnet50_final"] if epoch >= args.epochs else [])
+    return [name for name in names
+            if not ((folder / f"{name}.npz").is_file() and (folder / f"{name}.ckpt").is_file())]
+
+
+def write_owed_course_checkpoint(run):
+    """Write the resnet50_epoch{N} that the resumed epoch end owed (resnet50_final comes at the end)."""
+    for name in owed_course_checkpoints(run):
+        if name != "resnet50_final":
+            run.save(name, torch_copy=True)
+            run.say(f"Saved {run.args.checkpoint_dir / name}.npz and .ckpt, which the interrupted "
+                    f"run owed at the end of epoch {run.epoch}")
 
 
 def train(run, train_loader, test_loader):
@@ -575,7 +653,10 @@ def train(run, train_loader, test_loader):
     run.say(f"Training ResNet50_layer4 on {len(train_loader.labels):,} images for {args.epochs} "
             f"epoch(s), backend {args.backend}, batch {args.batch_size}{processes}, "
             f"lr {run.optimizer.lr:g}")
-    while run.epoch < args.epochs:      # run.resume made sure one epoch at least is left
+    write_owed_course_checkpoint(run)
+    epoch_at_start = run.epoch
+    # run.resume made sure one epoch at least is left, or that resnet50_final is owed
+    while run.epoch < args.epochs:
         started = time.perf_counter()
         run.in_training_loop = True
         try:
@@ -597,7 +678,13 @@ def train(run, train_loader, test_loader):
         run.log(run.epoch * len(train_loader),
                 {"epoch": run.epoch, "train_loss": train_loss, "test_accuracy": accuracy,
                  "lr": lr, "seconds": train_seconds, "images_per_second": speed})
+    owed_final = run.epoch == epoch_at_start     # resumed only for the resnet50_final it owed
+    if owed_final:
+        accuracy = evaluate(run.trained, with_progress(test_loader, "evaluating"))
     run.save("resnet50_final", torch_copy=True)
+    if owed_final:
+        run.say(f"Saved {args.checkpoint_dir / 'resnet50_final'}.npz and .ckpt, which the "
+                f"interrupted run owed at the end of epoch {run.epoch}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run.say(f"Peak resident memory: {peak_mb:.0f} MB; checkpoints in {args.checkpoint_dir}")
     run.say(f"Accuracy of the model on the test images: {accuracy:.2f} %")

@@ -10,7 +10,8 @@ previous content.
 
 A process killed outright (SIGKILL, the out-of-memory killer) cannot delete its temporary file.
 The next write of the same target deletes every ``<target>.*.tmp`` beside it: two processes
-writing one file at the same time would garble it anyway, so any such file is a leftover.
+writing one file at the same time would garble it anyway, so any such file is a leftover. A
+program can delete those of all its files at its start (``remove_leftovers``).
 """
 import contextlib
 import glob
@@ -36,7 +37,7 @@ def write_atomically(path, write):
     temporary = f"{path}.{os.urandom(4).hex()}.tmp"
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        _remove_leftovers(path)
+        remove_leftovers(glob.escape(path))
         with open(temporary, "xb") as file:
             write(file)
             file.flush()
@@ -52,8 +53,17 @@ def write_atomically(path, write):
         raise
 
 
-def _remove_leftovers(path):
-    """Delete the temporary files that killed writes of ``path`` left behind."""
-    for leftover in glob.glob(glob.escape(path) + ".*.tmp"):
+def remove_leftovers(pattern):
+    """Delete the temporary files that killed writes of the files matching ``pattern`` left behind.
+
+    ``pattern`` is a glob of targets (``"checkpoints/resnet50_epoch*.npz"``); a write of one
+    target does it for that target, and a program can do it at its start for every file it
+    writes, so that a file a killed run never wrote again leaves nothing behind either.
+    Returns the paths deleted.
+    """
+    removed = []
+    for leftover in glob.glob(os.fspath(pattern) + ".*.tmp"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(leftover)
+            removed.append(leftover)
+    return removed

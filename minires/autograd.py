@@ -45,12 +45,12 @@ class Tensor:
         if source is not None:
             data = source.data
         xp = backend.get_array_module()
-        if isinstance(data, xp.ndarray):
+        if isinstance(data, xp.ndarray) and data.dtype.kind in "biuf":
             self.data = data if dtype is None else data.astype(dtype, copy=False)
         else:
             if dtype is None and not isinstance(data, (numpy.ndarray, numpy.generic)):
                 dtype = numpy.float32
-            self.data = backend.to_device(data, dtype=dtype)
+            self.data = _device_array(data, dtype)
         shared = source is not None and self.data is source.data
         self._version_counter = source._version_counter if shared else VersionCounter()
         self.requires_grad = requires_grad
@@ -138,6 +138,23 @@ class Tensor:
         self._post_accumulate_grad_hooks = [*self._post_accumulate_grad_hooks, hook]
 
 
+def _device_array(data, dtype):
+    """``data`` as an array of numbers of the active backend, or a TypeError naming it.
+
+    PyTorch refuses None, text and ragged lists; NumPy would make a nan, a string array or an
+    object array of them.
+    """
+    try:
+        host = numpy.asarray(data)
+    except (TypeError, ValueError):     # "setting an array element with a sequence", ...
+        host = None
+    if host is None or host.dtype.kind not in "biuf":
+        kind = f"{data.dtype} data" if isinstance(data, numpy.ndarray) else type(data).__name__
+        raise TypeError(f"Tensor: data must be an array, a number or a (nested, rectangular) list "
+                        f"of numbers, got {kind}")
+    return backend.to_device(host, dtype=dtype)
+
+
 class VersionCounter:
     """How many times in-place operations have changed a tensor's data, as in PyTorch.
 
@@ -147,10 +164,25 @@ class VersionCounter:
     or its output back notes their versions when called, and ``backward`` refuses
     to run it on changed values: the gradient would be wrong without a word.
     """
-    __slots__ = ("value",)
+    __slots__ = ("value", "copied_by_view")
 
     def __init__(self):
         self.value = 0
+        self.copied_by_view = None     # the shapes of a view() that had to copy (shaping.view)
+
+
+def refuse_write_to_copied_view(name, tensor):
+    """Raise if ``tensor`` shares the memory of a view() that had to copy its input.
+
+    An in-place write there would change the copy only, not the tensor it was
+    viewed from: PyTorch's view would have written through, so minires refuses.
+    """
+    if tensor._version_counter.copied_by_view is not None:
+        raise RuntimeError(
+            f"{name} writes in place into the result of {tensor._version_counter.copied_by_view}, "
+            "which is a copy (the input's memory is not laid out for that view, as a channels-last "
+            "image's; see functional/shaping.view): the write would not reach the input; use the "
+            "out-of-place form")
 
 
 class Function:
@@ -302,11 +334,16 @@ def backward(tensor, gradient=None, retain_graph=False):
         gxs = _timed(function, "backward", function.backward, gy)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
-        for edge, gx in zip(function.inputs, gxs):
+        for position, (edge, gx) in enumerate(zip(function.inputs, gxs)):
             if gx is None or (edge.creator is None and edge.leaf is None):
                 continue
             if gx.dtype != edge.dtype:  # keep every gradient in the forward's dtype
                 gx = gx.astype(edge.dtype)
+            if gx.shape != edge.shape:  # e.g. an input the forward broadcast, not summed back
+                raise RuntimeError(
+                    f"{type(function).__name__}.backward gave input {position} a gradient of shape "
+                    f"{tuple(gx.shape)} for its shape {tuple(edge.shape)}: every gradient must "
+                    f"have its input's shape (sum a broadcast input's back with sum_to)")
             if edge.leaf is not None:
                 _accumulate_leaf_grad(edge.leaf, gx)
             elif id(edge.creator) in grads:

@@ -94,6 +94,9 @@ def to_device(array, dtype=None):
     if not is_host() and isinstance(array, xp.ndarray):
         return array if dtype is None else array.astype(dtype, copy=False)
     host = numpy.asarray(array, dtype=dtype)
+    if host.dtype.kind not in "biuf":     # text, objects: nothing a device array can hold
+        raise TypeError(f"to_device: array must hold numbers, got {type(array).__name__} of dtype "
+                        f"{host.dtype}")
     return host if is_host() else xp.asarray(host)
 
 
@@ -122,6 +125,61 @@ def free_memory():
     if not is_host() and hasattr(_active.xp, "get_default_memory_pool"):
         _active.xp.get_default_memory_pool().free_all_blocks()
         _active.xp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip")     # PyTorch's names
+
+
+class Device:
+    """Where arrays live, as PyTorch's ``torch.device``: ``Device("cpu")``, ``Device("cuda:0")``.
+
+    minires keeps every array on the active backend's device (NumPy: "cpu", CuPy:
+    "cuda"); ``x.device`` says which, and ``x.to(device)`` accepts that one only.
+    """
+
+    def __init__(self, type, index=None):
+        if isinstance(type, str) and ":" in type and index is None:
+            type, index = type.split(":")[0], int(type.split(":")[1])
+        self.type, self.index = type, index
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{index})"
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+def active_device():
+    """The device of every array: ``cpu`` with NumPy, ``cuda:0`` with CuPy."""
+    return Device("cpu") if is_host() else Device("cuda", 0)
+
+
+def is_device(value):
+    """Whether ``value`` names a device: "cpu", "cuda:1", a Device, a torch.device, an int (a GPU)."""
+    if isinstance(value, str):
+        return value.split(":")[0] in DEVICE_TYPES
+    return isinstance(value, (Device, int)) or isinstance(getattr(value, "type", None), str)
+
+
+def check_device(device, caller):
+    """Accept a device that names the active backend's ("cpu" on NumPy, "cuda" or "cuda:N" on
+    CuPy, also as a torch.device or an int N); refuse any other in one sentence naming ``caller``.
+
+    All of minires's arrays live on one device, chosen by ``set_backend``; PyTorch
+    code that moves a model or a batch there is then a no-op.
+    """
+    type = "cuda" if isinstance(device, int) else getattr(device, "type", str(device).split(":")[0])
+    if type != active_device().type:
+        raise ValueError(f"{caller}: minires keeps every array on the active backend's device "
+                         f"({active_device().type!r} with {get_backend()}), not {str(device)!r}; "
+                         f"call minires.set_backend('numpy' or 'cupy') before building the model")
 
 
 # --- fusion --------------------------------------------------------------------------------

@@ -101,6 +101,16 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
         OSError: the file could not be written (its errno kept, ``filename`` is ``path``);
             no temporary file is left and an earlier file at ``path`` is unchanged.
     """
+    # what load_checkpoint would refuse is refused here, before a byte is written
+    for field, value in (("epoch", epoch), ("step", step)):
+        if not _is_count(value):
+            raise ValueError(f"save_checkpoint: {field} must be an int >= 0, got {value!r}")
+    for field, value in (("settings", settings), ("progress", progress)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"save_checkpoint: {field} must be a dict or None, got "
+                            f"{type(value).__name__}")
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"save_checkpoint: model must be a Module, got {type(model).__name__}")
     arrays = {f"model/{key}": backend.to_host(value) for key, value in model.state_dict().items()}
     meta = {"format": FORMAT, "version": VERSION, "epoch": epoch, "step": step,
             "settings": settings or {}}
@@ -152,10 +162,13 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, check_finite=Tr
     Raises:
         NonFiniteError: (a ValueError) with ``check_finite``, an array holds nan or inf.
         ValueError: the file cannot be read, is not a minires checkpoint, is damaged or does not
-            fit the model; the message names the file and the entry or field at fault. A
-            schedule that the scheduler itself refuses is found last, after the model and the
-            optimizer were loaded.
+            fit the model; the message names the file and the entry or field at fault. Nothing
+            was changed.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_checkpoint: path must be a path, got {type(path).__name__}")
+    if not hasattr(model, "load_state_dict"):
+        raise TypeError(f"load_checkpoint: model must be a Module, got {type(model).__name__}")
     contents = _read_arrays(path)
     if "meta" not in contents:
         raise ValueError(f"{path} is a zip archive but not a minires checkpoint (no 'meta' entry)")
@@ -175,11 +188,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, check_finite=Tr
     if optimizer is not None:
         optimizer.load_state_dict({**meta["optimizer"], **optimizer_state})
     if scheduler is not None and "scheduler" in meta:
-        try:
-            scheduler.load_state_dict(meta["scheduler"])
-        except (ArithmeticError, LookupError, TypeError, ValueError) as error:  # step_size 0, ...
-            raise ValueError(f"{path}: meta 'scheduler' is refused by "
-                             f"{type(scheduler).__name__} ({error!r})") from None
+        scheduler.load_state_dict(meta["scheduler"])     # checked with the meta
     return meta
 
 
@@ -240,15 +249,16 @@ def _read_entry(archive, entry, path):
         raise ValueError(f"{where} is damaged ({error}); the file is truncated or "
                          "corrupt") from None
     header_bytes, shape, fortran_order, dtype = _read_npy_header(io.BytesIO(data), where)
-    data_bytes = math.prod(shape) * dtype.itemsize
-    if header_bytes + data_bytes != len(data):
-        raise ValueError(f"{where} has a header for {data_bytes:,} bytes of {dtype} {shape} "
-                         f"but {len(data) - header_bytes:,} bytes of data")
     is_meta = entry.filename == "meta.npy"
     if dtype.fields is not None or dtype.shape != () or dtype.itemsize == 0 or (
             (dtype.kind != "U" or shape != ()) if is_meta else dtype.kind not in "biuf"):
         expected = "a text string" if is_meta else "an array of numbers"
         raise ValueError(f"{where} holds dtype {dtype} and shape {shape}, not {expected}")
+    # after the dtype: an array of Python objects (a pickle) is not a byte-count problem
+    data_bytes = math.prod(shape) * dtype.itemsize
+    if header_bytes + data_bytes != len(data):
+        raise ValueError(f"{where} has a header for {data_bytes:,} bytes of {dtype} {shape} "
+                         f"but {len(data) - header_bytes:,} bytes of data")
     array = numpy.frombuffer(data, dtype, offset=header_bytes)
     return array.reshape(shape, order="F" if fortran_order else "C")
 
@@ -298,6 +308,10 @@ def _checked_meta(array, path, optimizer, scheduler):
         _check_numbers(meta["optimizer"], optimizer.state_dict(), "optimizer", refuse)
     if scheduler is not None and "scheduler" in meta:
         _check_numbers(meta["scheduler"], scheduler.state_dict(), "scheduler", refuse)
+        try:
+            scheduler.check_state_dict(meta["scheduler"])
+        except ValueError as error:     # step_size 0, ...: found before the model changes
+            refuse("scheduler", f"is refused by {type(scheduler).__name__} ({error})")
     return meta
 
 

@@ -33,6 +33,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     Raises:
         GradcheckError naming the worst element (input, index, both values).
     """
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be a function of Tensors, got {type(fn).__name__}")
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"gradcheck: inputs must be a list of Tensors, got {type(inputs).__name__}")
     for position, analytic, numeric in compare_gradients(fn, inputs, eps, seed):
         error = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
         if error.size and error.max() > 0:

@@ -5,6 +5,8 @@ backend, so a seed gives the same model on every backend.
 
     minires.manual_seed(0)
 """
+import numbers
+
 import numpy
 
 
@@ -16,8 +18,12 @@ _init = _InitGenerator()
 
 
 def manual_seed(seed):
-    """Seed the generator that initialises parameters."""
-    _init.generator = numpy.random.default_rng(seed)
+    """Seed the generator that initialises parameters; ``seed`` is an int >= 0."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be an int >= 0, got {seed}")
+    _init.generator = numpy.random.default_rng(int(seed))
 
 
 def init_generator():

@@ -49,6 +49,15 @@ def summary(model, input_shape, depth=2, batch_size=1, print_fn=print):
         the rows as a list of dicts (name, type, input_shape, output_shape, parameters, formula)
         and the totals as a dict.
     """
+    if not hasattr(model, "named_modules"):
+        raise TypeError(f"summary: model must be a Module, got {type(model).__name__}")
+    if not (isinstance(input_shape, (tuple, list)) and input_shape
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
+        raise TypeError(f"summary: input_shape must be one example's shape, a tuple of ints >= 1 "
+                        f"such as (3, 32, 32), got {input_shape!r}")
+    for argument, value in (("depth", depth), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"summary: {argument} must be an int >= 1, got {value!r}")
     seen = {}
 
     def record(module, inputs, output):

@@ -28,9 +28,10 @@ A file can also ask for memory it does not hold, so nothing in it is trusted for
 - torch stores every record uncompressed, so a compressed record (which could expand to
   gigabytes) is refused, and the records together may not claim more bytes than the file has;
 - a storage's record must hold its numel x itemsize bytes, and only those bytes are read;
-- a tensor may not hold more elements than its storage (a stride-0 view of one number could
-  otherwise ask for 40000 x 40000 copies of it), and all tensors together may not copy the
-  storages' bytes more than ``_MAX_COPIES`` times;
+- the tensors together may not copy the storages' bytes more than ``_MAX_COPIES`` times (tied
+  weights copy them twice), nor more than ``_COPY_ALLOWANCE`` bytes if that is more: a stride-0
+  view (``x.expand(4, 3)``) is legitimate, but one of a single number could otherwise ask for
+  40000 x 40000 copies of it;
 - the pickle is read opcode by opcode (``pickletools.genops``, which runs nothing) before it is
   run, because the unpickler sizes its memo table from the index a PUT opcode names: the 9-byte
   program ``PROTO 2, NONE, LONG_BINPUT 30000000, STOP`` takes 480 MB, and a larger index more.
@@ -83,6 +84,9 @@ _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 # Tied weights (one storage under two names) make the tensors copy a storage twice; a file whose
 # tensors copy its storages more often than this asks for memory its data does not account for.
 _MAX_COPIES = 4
+# Stride-0 views (``x.expand(4, 3)``, saved as is) make more elements than their storage holds, and
+# are legitimate: the tensors together may materialise this many bytes whatever their storages hold.
+_COPY_ALLOWANCE = 64 << 20
 _MAX_DIMENSIONS = 64                 # NumPy's limit
 # How zipfile fails on a damaged archive: BadZipFile, EOFError for a record cut short,
 # NotImplementedError and RuntimeError for flags of features torch never uses (encryption, ...),
@@ -124,6 +128,9 @@ def load_torch_state_dict(path_or_file):
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, "rb") as file:
             return _load(file, os.fspath(path_or_file))
+    if not all(hasattr(path_or_file, method) for method in ("read", "seek", "tell")):
+        raise TypeError(f"load_torch_state_dict: path_or_file must be a path or a seekable binary "
+                        f"file, got {type(path_or_file).__name__}")
     return _load(path_or_file, getattr(path_or_file, "name", "<stream>"))
 
 
@@ -312,17 +319,15 @@ class _StateDictUnpickler(pickle.Unpickler):
         if min((offset,) + size + stride) < 0 or (0 not in size and last >= storage.size):
             raise TorchFormatError(f"{where} does not fit in its storage of {storage.size} "
                                    "elements")
-        # The copy below allocates numel elements whatever the strides: a view with a stride of 0
-        # may not make more of its storage than there is.
-        numel = math.prod(size)
-        if numel > storage.size:
-            raise TorchFormatError(f"{where} has {numel:,} elements, more than its storage's "
-                                   f"{storage.size:,}")
-        self.copied_bytes += numel * storage.itemsize
-        if self.copied_bytes > _MAX_COPIES * self.storage_bytes:
+        # The copy below allocates numel elements whatever the strides, so a view with a stride of
+        # 0 (an expanded tensor) makes more elements than its storage holds: what is bounded is the
+        # bytes all tensors materialise, counted before each copy is made.
+        self.copied_bytes += math.prod(size) * storage.itemsize
+        if self.copied_bytes > max(_MAX_COPIES * self.storage_bytes, _COPY_ALLOWANCE):
             raise TorchFormatError(f"{self.name}: its tensors copy the storages' "
                                    f"{self.storage_bytes:,} bytes more than {_MAX_COPIES} times "
-                                   "over; the file is corrupt or crafted")
+                                   f"over (and more than {_COPY_ALLOWANCE:,} bytes in all); the "
+                                   "file is corrupt or crafted")
         strides = [s * storage.itemsize for s in stride]  # NumPy counts strides in bytes
         view = as_strided(storage[offset:], shape=size, strides=strides)
         return view.copy()
@@ -364,6 +369,11 @@ def save_torch_state_dict(state_dict, path):
         OSError: the file could not be written (its errno kept, ``filename`` is ``path``); no
             temporary file is left and an earlier file at ``path`` is unchanged.
     """
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"save_torch_state_dict: state_dict must be a mapping from names to arrays, "
+                        f"got {type(state_dict).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_torch_state_dict: path must be a path, got {type(path).__name__}")
     arrays = {name: numpy.asarray(value) for name, value in state_dict.items()}
     for name, array in arrays.items():
         if array.dtype not in _STORAGE_NAMES:

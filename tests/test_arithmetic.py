@@ -261,3 +261,14 @@ def test_clamp_refuses_missing_or_tensor_bounds():
         x.clamp()
     with pytest.raises(TypeError, match="numbers"):
         x.clamp(min=Tensor(numpy.array(0.0)))
+
+
+# --- issue 17: log1p and square -----------------------------------------------------------------
+
+def test_log1p_and_square_gradcheck_and_match_torch(rng):
+    assert minires.gradcheck(lambda x: x.log1p(), [leaf(rng, 3, 2, low=-0.5)], **TOL)
+    assert minires.gradcheck(lambda x: x.square(), [leaf(rng, 3, 2)], **TOL)
+    pytest.importorskip("torch")
+    same_as_torch(lambda x: x.log1p(), lambda x: x.log1p(), rng.random(5) * 1e-9 + rng.random(5))
+    same_as_torch(lambda x: x.square(), lambda x: x.square(), rng.standard_normal((2, 3)))
+    same_as_torch(lambda x: x.square(), lambda x: x.square(), numpy.array([1, -2, 3]))

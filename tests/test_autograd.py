@@ -426,3 +426,36 @@ def test_in_place_change_of_what_a_layer_saved_is_refused(layer):
         F.relu(y, inplace=True)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+class _AddWithoutSumTo(minires.autograd.Function):
+    """An op that broadcasts its second input and forgets to sum its gradient back."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return gy, gy
+
+
+@pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "made by an op"])
+def test_a_gradient_of_another_shape_than_its_input_is_refused_naming_the_op(rng, leaf):
+    """Not only for leaves: a (2, 3) gradient for a (1, 3) input made by an op once flowed on
+    into that op's backward without a word."""
+    a = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal((1, 3)), requires_grad=True)
+    b_used = b if leaf else b * 2.0
+    with pytest.raises(RuntimeError, match=r"_AddWithoutSumTo.backward gave input 1 a gradient of "
+                                           r"shape \(2, 3\) for its shape \(1, 3\)"):
+        _AddWithoutSumTo()(a, b_used).backward(rng.standard_normal((2, 3)))
+    assert b.grad is None
+
+
+@pytest.mark.parametrize("data, kind", [
+    (None, "NoneType"), ("3", "str"), ([[1.0, 2.0], [3.0]], "list"), ([1.0, None], "list"),
+    ({"a": 1}, "dict"), (numpy.array(["x"]), "<U1 data"), (numpy.array([None]), "object data"),
+])
+def test_tensor_refuses_data_that_is_not_numbers(data, kind):
+    """PyTorch refuses Tensor(None); NumPy would give a float32 nan (or a string array)."""
+    with pytest.raises(TypeError, match=f"Tensor: data must be an array, a number or a .* got {kind}"):
+        Tensor(data)

@@ -2,6 +2,7 @@
 import numpy
 import pytest
 
+import minires
 from minires import Tensor
 from minires.functional.casting import result_type
 from tests.support.torch_oracle import same_as_torch
@@ -36,9 +37,32 @@ def test_an_integer_cast_has_no_gradient():
     assert not x.long().requires_grad and x.long().creator is None
 
 
-def test_to_refuses_what_is_not_a_dtype():
-    with pytest.raises(TypeError, match="set_backend"):
+def test_to_refuses_what_is_not_a_dtype_or_the_active_device():
+    with pytest.raises(ValueError, match="set_backend"):
         Tensor(numpy.zeros(2)).to("cuda")
+    with pytest.raises(TypeError, match="expected a dtype"):
+        Tensor(numpy.zeros(2)).to("flaot64")
+
+
+def test_to_the_active_device_is_a_no_op_and_dtypes_go_with_it_as_in_torch():
+    """Issue 17, idiom 3: ``inputs.to(device)`` with device 'cpu' on NumPy, and the other forms."""
+    torch = pytest.importorskip("torch")
+    x = Tensor(numpy.arange(3.0), requires_grad=True)
+    for device in ("cpu", minires.device("cpu"), torch.device("cpu"), x.device):
+        assert x.to(device) is x and x.to(device=device) is x
+    assert x.cpu() is x and str(x.device) == "cpu" and x.device == minires.device("cpu")
+    with pytest.raises(ValueError, match="set_backend"):
+        x.cuda()
+    with pytest.raises(ValueError, match="set_backend"):
+        x.to(torch.device("cuda", 1))
+    for got, expected in ((x.to("cpu", "float32"), torch.tensor(x.numpy()).to("cpu", torch.float32)),
+                          (x.to(minires.int64), torch.tensor(x.numpy()).to(torch.int64)),
+                          (x.to(device="cpu", dtype=minires.float32), torch.tensor(x.numpy()).float()),
+                          (x.to(Tensor(numpy.zeros(1, numpy.float32))), torch.tensor(x.numpy()).float())):
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+        numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+    copied = x.to("cpu", copy=True)
+    assert copied is not x and not numpy.shares_memory(copied.data, x.data)
 
 
 def test_result_type_follows_torch():

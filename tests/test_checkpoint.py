@@ -444,15 +444,21 @@ def deep_json(depth):
     (lambda meta: meta.pop("optimizer"), "holds no optimizer state"),
     (lambda meta: meta["scheduler"].update(step_size=0), "meta 'scheduler' is refused by StepLR"),
     (lambda meta: meta["scheduler"].update(gamma=None), "meta 'scheduler' has gamma = None"),
+    (lambda meta: meta["scheduler"].update(last_lr=[0.1, 0.2]),
+     "last_lr must be a list of 1 finite rates >= 0"),
 ])
 def test_malformed_meta_is_a_value_error_naming_the_field(tmp_path, change, message):
     save_run(tmp_path / "good.npz")
     with_meta(tmp_path / "good.npz", tmp_path / "bad.npz", change)
+    model, optimizer, scheduler = fresh_run()
+    before = snapshot(model), optimizer.lr, scheduler.state_dict()
 
     with pytest.raises(ValueError) as raised:
-        load_checkpoint(tmp_path / "bad.npz", *fresh_run())
+        load_checkpoint(tmp_path / "bad.npz", model, optimizer, scheduler)
 
     assert "bad.npz" in str(raised.value) and message in str(raised.value), str(raised.value)
+    assert_untouched(model, before[0])      # validate first, then change anything
+    assert (optimizer.lr, scheduler.state_dict()) == before[1:]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -483,3 +489,15 @@ def test_checkpoint_of_another_model_changes_nothing(tmp_path):
         load_checkpoint(path, model)
 
     assert_untouched(model, before)
+
+
+def test_an_array_of_objects_is_named_as_such_not_as_a_byte_count(tmp_path):
+    """numpy.savez pickles an object array; the reader says what it holds, and runs no pickle."""
+    save_run(tmp_path / "good.npz")
+    with numpy.load(tmp_path / "good.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["model/0.weight"] = numpy.array([None, "text"], dtype=object)
+    numpy.savez(tmp_path / "objects.npz", **arrays)
+    with pytest.raises(ValueError, match=r"objects.npz: the entry 'model/0.weight.npy' holds dtype "
+                                         r"object and shape \(2,\), not an array of numbers"):
+        load_checkpoint(tmp_path / "objects.npz", *fresh_run())

@@ -5,7 +5,9 @@ import pytest
 import minires
 import minires.functional as F
 from minires import Tensor, nn
+from tests.support.gradients import TOL, leaf
 from tests.support.optional_torch import torch
+from tests.support.torch_oracle import same_as_torch
 
 
 def build_list(framework):
@@ -111,3 +113,39 @@ def test_activation_module_matches_torch(make, make_torch, rng):
     numpy.testing.assert_allclose(x_ours.grad, x_torch.grad.numpy(), rtol=1e-10, atol=1e-14)
     assert repr(layer) == repr(torch_layer)
     assert minires.gradcheck(lambda x: layer(x), [Tensor(x, requires_grad=True)])
+
+
+# --- issue 17: ModuleDict, ParameterList, Unflatten, Upsample ----------------------------------
+
+def test_module_dict_and_parameter_list_register_as_torch():
+    built = []
+    for nn_, make in ((nn, lambda: numpy.ones(2, numpy.float32)), (torch.nn, lambda: torch.ones(2))):
+        class Heads(nn_.Module):
+            def __init__(self):
+                super().__init__()
+                self.heads = nn_.ModuleDict({"cls": nn_.Linear(3, 4), "box": nn_.Linear(3, 2)})
+                self.heads["extra"] = nn_.Linear(3, 1)
+                self.scales = nn_.ParameterList([nn_.Parameter(make()) for _ in range(2)])
+                self.scales.append(nn_.Parameter(make()))
+        built.append(Heads())
+    ours, theirs = built
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert list(ours.heads.keys()) == ["cls", "box", "extra"] and "box" in ours.heads
+    assert len(ours.scales) == 3 and ours.scales[2] is list(ours.scales)[2]
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    del ours.heads["box"]
+    assert list(ours.heads) == ["cls", "extra"] and len(list(ours.parameters())) == 7
+
+
+def test_unflatten_and_upsample_match_torch(rng):
+    same_as_torch(nn.Unflatten(1, (2, 3)), torch.nn.Unflatten(1, (2, 3)), rng.standard_normal((4, 6, 5)))
+    for scale in (2, 3):
+        same_as_torch(nn.Upsample(scale_factor=scale), torch.nn.Upsample(scale_factor=scale),
+                      rng.standard_normal((2, 3, 4, 5)))
+    same_as_torch(lambda x: F.interpolate(x, size=(8, 10)),
+                  lambda x: torch.nn.functional.interpolate(x, size=(8, 10)),
+                  rng.standard_normal((1, 2, 4, 5)))
+
+
+def test_upsample_gradcheck(rng):
+    assert minires.gradcheck(lambda x: F.interpolate(x, scale_factor=2), [leaf(rng, 1, 2, 2, 3)], **TOL)

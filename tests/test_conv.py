@@ -100,10 +100,12 @@ def test_conv2d_wrong_channel_count_names_the_layer():
     assert "Conv2d(3, 64" in message
 
 
-def test_conv2d_three_dimensional_input():
+def test_conv2d_takes_one_unbatched_image_and_refuses_other_shapes():
+    """(C, H, W) is one image, as in PyTorch (issue 17); other dimensions name the layer."""
+    assert nn.Conv2d(3, 8, 3)(images(3, 32, 32)).shape == (8, 30, 30)
     with pytest.raises(ValueError, match=r"Conv2d\(3, 8.*expected input \(N, 3, H, W\), "
-                                         r"got \(3, 32, 32\)"):
-        nn.Conv2d(3, 8, 3)(images(3, 32, 32))
+                                         r"got \(32, 32\)"):
+        nn.Conv2d(3, 8, 3)(images(32, 32))
 
 
 def test_conv2d_input_too_small_for_the_kernel():
@@ -113,7 +115,7 @@ def test_conv2d_input_too_small_for_the_kernel():
 
 
 def test_conv2d_bad_stride():
-    with pytest.raises(ValueError, match="stride must be >= 1"):
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 4, kernel_size=3\): stride must be an int >= 1, got 0"):
         nn.Conv2d(3, 4, 3, stride=0)(images(1, 3, 5, 5))
 
 
@@ -273,10 +275,12 @@ def test_conv2d_padding_mode_other_than_zeros_is_refused_in_one_sentence():
         nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
 
 
-@pytest.mark.parametrize("in_channels, out_channels, groups", [(3, 4, 2), (4, 3, 2), (4, 4, 0)])
-def test_conv2d_groups_must_divide_the_channels(in_channels, out_channels, groups):
+@pytest.mark.parametrize("in_channels, out_channels, groups, message", [
+    (3, 4, 2, "groups must be a positive int dividing"), (4, 3, 2, "groups must be a positive int dividing"),
+    (4, 4, 0, "groups must be an int >= 1, got 0")])
+def test_conv2d_groups_must_divide_the_channels(in_channels, out_channels, groups, message):
     with pytest.raises(ValueError, match=rf"Conv2d\({in_channels}, {out_channels}, "
-                                         rf"kernel_size=3\): groups must be a positive int dividing"):
+                                         rf"kernel_size=3\): {message}"):
         nn.Conv2d(in_channels, out_channels, 3, groups=groups)
 
 
@@ -296,9 +300,25 @@ def test_conv2d_grouped_input_with_the_wrong_channel_count_names_the_layer():
 def test_conv2d_dilation_must_be_positive_and_counts_in_the_size_check():
     x = Tensor(numpy.zeros((1, 2, 5, 5)))
     w = Tensor(numpy.zeros((3, 2, 3, 3)))
-    with pytest.raises(ValueError, match="dilation >= 1"):
+    with pytest.raises(ValueError, match="dilation must be an int >= 1, got 0"):
         F.conv2d(x, w, dilation=0)
     with pytest.raises(ValueError, match=r"too small for a 7x7 kernel"):     # 3 (3 - 1) + 1 = 7
         F.conv2d(x, w, dilation=3)
     with pytest.raises(ValueError, match="groups must be a positive int dividing out_channels 3"):
         F.conv2d(Tensor(numpy.zeros((1, 4, 5, 5))), w, groups=2)
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0), (1, 0)])
+def test_conv2d_of_an_empty_batch_is_empty_forward_and_backward(rng, stride, padding):
+    """As PyTorch: N = 0 gives (0, OC, OH, OW), a (0, C, H, W) input gradient and zero gW, gb."""
+    x = Tensor(numpy.zeros((0, 3, 6, 6)), requires_grad=True)
+    w, b = leaf(rng, 4, 3, 3, 3), leaf(rng, 4)
+    if stride == 1 and padding == 0:
+        w = leaf(rng, 4, 3, 1, 1)       # the 1x1 path, which skips im2col
+    y = F.conv2d(x, w, b, stride=stride, padding=padding)
+    OH = (6 + 2 * padding - w.shape[2]) // stride + 1
+    assert y.shape == (0, 4, OH, OH)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 6, 6)
+    numpy.testing.assert_array_equal(w.grad, numpy.zeros(w.shape))
+    numpy.testing.assert_array_equal(b.grad, numpy.zeros(4))

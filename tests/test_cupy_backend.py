@@ -319,7 +319,7 @@ def small_workload():
     b = minires.Tensor(rng.random(4) + 1.0, requires_grad=True)        # positive, for log
     picked = a[xp.asarray(numpy.array([0, 0, 2]))]                      # (3, 4), a row twice
     total = ((picked * b - b / 2.0 + 1.0) ** 2).mean() + (a @ a.T).sum() \
-        + F.log_softmax(a, dim=1).sum() + a.max(axis=1).sum() + (b.log() - (-b).exp()).sum() \
+        + F.log_softmax(a, dim=1).sum() + a.amax(axis=1).sum() + (b.log() - (-b).exp()).sum() \
         + a.reshape(4, 3).transpose(1, 0).sum(axis=0, keepdims=True).sum()
     total.backward()
     c = minires.Tensor(rng.standard_normal((2, 3)), requires_grad=True)      # issue 10's operations
@@ -336,6 +336,7 @@ def small_workload():
         rng.standard_normal((2, 2)), requires_grad=True, dtype=numpy.float64)])
 
     layer_options_workload(rng)
+    pytorch_idioms_workload(rng)
     model.eval()
     minires.summary(model, (3, 8, 8), print_fn=lambda line: None)
     with minires.no_grad():
@@ -373,6 +374,79 @@ def layer_options_workload(rng):
     model.eval()
     with minires.no_grad():
         model(x)
+
+
+def pytorch_idioms_workload(rng):
+    """Issue 17's idioms and names, forward and backward: a view of channels-last memory, Tensors
+    inside an index, max(axis=), .to(device), the factories, the selections, expand / repeat /
+    clone, split / chunk, var / std, log1p / square, the in-place forms, the new losses, layer
+    norm, pad, silu / elu / softplus, embedding and one_hot, gradient clipping and initialisers."""
+    device = minires.zeros(1).device
+    x = minires.randn(2, 3, 4, 4, dtype=minires.float64, device=device).to(device)
+    x.requires_grad = True
+    pooled = F.max_pool2d(x, 2)                                              # (2, 3, 2, 2)
+    flat = pooled.view(pooled.size(0), -1)                                   # a copy: channels-last
+    rows, cols = minires.tensor([1, 0, 1]), minires.arange(3)
+    picked = flat[rows, cols] + x[1, :, minires.tensor([0, 3]), 0:2].sum()
+    mask = flat > 0
+    chosen = minires.where(mask, flat, 0.1 * flat).masked_fill(~mask, 0.5) \
+        + minires.maximum(flat, flat.mean(1, keepdim=True)) + minires.minimum(flat, minires.zeros(1))
+    gathered = flat.gather(1, minires.tensor([[0, 2], [1, 1]])).sum() \
+        + flat.index_select(1, minires.tensor([3, 3, 0])).sum()
+    shaped = flat[:, :1].expand(2, 5).sum() + flat.repeat(2, 1).sum() + flat.clone().square().sum() \
+        + sum(part.sum() for part in flat.split([5, 7], 1)) + flat.chunk(2)[1].sum()
+    stats = flat.var(1).sum() + flat.std(dim=0, unbiased=False).sum() + (flat * flat).log1p().sum()
+    in_place = (flat * 1.0).mul_(2).add_(flat, alpha=0.5).sub_(1).div_(3).clamp_(-1, 1).sum() \
+        + (flat * 1.0).copy_(flat.amax(axis=1, keepdims=True)).sum() + (flat * 1.0).zero_().sum()
+    values, indices = flat.max(axis=1)
+    labels, targets = minires.tensor([2, 0]), flat.detach().sigmoid()
+    losses = F.mse_loss(flat, targets) + F.l1_loss(flat, targets) + F.smooth_l1_loss(flat, targets) \
+        + F.binary_cross_entropy(flat.sigmoid(), targets) + nn.BCEWithLogitsLoss(pos_weight=targets[0])(
+            flat, targets) + nn.NLLLoss(weight=minires.ones(12, dtype=minires.float64))(
+            F.log_softmax(flat, 1), labels)
+    layers = nn.LayerNorm(12).double()(flat).sum() + F.layer_norm(flat, (12,)).sum() \
+        + F.pad(pooled, (1, 0, -1, 2), value=0.5).sum() + F.silu(flat).sum() + F.elu(flat).sum() \
+        + F.gelu(flat).sum() + nn.GELU("tanh")(flat).sum() \
+        + nn.Softplus(2.0, 1.0)(flat).sum() + F.embedding(labels, flat.T).sum()
+    F.one_hot(labels, 3).sum() + F.one_hot(labels).sum()
+    maths = flat.sort(1, descending=True).values.sum() + flat.topk(3).values.sum() + flat.prod(1).sum() \
+        + flat.prod().sum() + flat.logsumexp(1).sum() + flat.cumsum(1).sum() + flat.norm() \
+        + flat.norm(1, dim=1).sum() + flat.norm(float("inf")) + flat.flip(1).roll(2, 1)[:, :2].tril().sum() \
+        + flat[:, :2].triu(1).sum() + (flat.sin() * flat.cos()).sum() + (flat % 0.7).sum() \
+        + (flat.floor() + flat.ceil() + flat.round() + flat.sign() + flat // 2).sum() \
+        + flat.scatter_add(1, minires.tensor([[0, 0], [1, 2]]), flat[:, :2]).sum() \
+        + flat.scatter(1, minires.tensor([[0, 1], [2, 3]]), flat[:, 2:4]).sum()
+    flat.argsort(0)
+    heads = nn.ModuleDict({"up": nn.Upsample(scale_factor=2), "unflat": nn.Unflatten(1, (3, 4))})
+    maths = maths + heads["up"](pooled).sum() + heads["unflat"](flat).sum() \
+        + nn.GroupNorm(3, 3).double()(pooled).sum() + minires.einsum("nk,mk->nm", flat, flat).sum() \
+        + F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2).sum() \
+        + F.avg_pool2d(x, 3, 1, 1, divisor_override=4).sum() + F.conv2d(x[0], x[:, :, :3, :3]).sum() \
+        + nn.AdaptiveMaxPool2d((3, 2))(x).sum() + F.conv_transpose2d(
+            x, x[0, :, None, :3, :3] * 1.0, None, 2, 1, 1, 3, 1).sum() \
+        + F.cross_entropy(flat, flat.detach().softmax(1), label_smoothing=0.1) \
+        + nn.CrossEntropyLoss(weight=minires.ones(3, dtype=minires.float64))(x, minires.randint(3, (2, 4, 4)))
+    (minires.tensor([7, -7]) // 2) + (minires.tensor([7, -7]) % 3)
+    total = picked.sum() + chosen.sum() + gathered + shaped + stats + in_place + values.sum() + losses \
+        + layers + maths
+    total.backward()
+    nn.utils.clip_grad_norm_([x], 1.0)
+    nn.utils.clip_grad_norm_([x], 1.0, norm_type="inf")
+    nn.utils.clip_grad_value_([x], 0.01)
+    embedded = nn.Embedding(5, 2, padding_idx=0)
+    for optimizer in (optim.RMSprop(embedded.parameters(), momentum=0.9, centered=True, maximize=True),
+                      optim.Adagrad(embedded.parameters(), lr_decay=0.1, initial_accumulator_value=0.1)):
+        embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
+    for initialise in (nn.init.kaiming_normal_, nn.init.xavier_normal_, nn.init.trunc_normal_):
+        initialise(embedded.weight)
+    with minires.no_grad():
+        minires.ones(3, 2).fill_(2).bernoulli_(0.5)
+    minires.full((2,), 1.5) + minires.ones_like(values) + minires.zeros_like(values) \
+        + minires.linspace(0, 1, 2) + minires.eye(2)[0] + minires.rand(2) + minires.randint(3, (2,)) \
+        + minires.empty(2).fill_(0) + minires.full_like(values, 2) + indices
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Tests of minires.data.cifar10: download (resume, retry, checksum, bad URLs and servers),
-safe extraction, reading the binary and the python version.
+"""Tests of minires.data's CIFAR-10 on disk: downloading.py (resume, retry, checksum, bad URLs and
+servers), extraction.py (safe extraction) and cifar10.py (reading the binary and the python version).
 
 A local HTTP server on 127.0.0.1 serves archives built here from synthetic records and,
 when ../shared/data is present, from real CIFAR-10 records of the course's sample. It can
@@ -26,22 +26,20 @@ from pathlib import Path
 import numpy
 import pytest
 
-from minires.data import cifar10
+from minires.data import cifar10, downloading
 from minires.data.cifar10 import (
     ARCHIVE_NAME,
     CLASSES,
     FOLDER_NAME,
     RECORD_BYTES,
     RECORD_FILES,
-    DatasetError,
-    DownloadError,
-    download,
     extract,
     load_cifar10,
-    parse_md5,
     read_records,
 )
 from minires.data.cifar10_python import PYTHON_FOLDER_NAME
+from minires.data.downloading import DownloadError, download, parse_md5
+from minires.data.extraction import DatasetError
 from tests.support.cifar_sample import sample_archive
 from tests.support.full_disk import file_size_limit
 
@@ -134,6 +132,8 @@ class Script:
         self.drip = None              # send the body one byte every this many seconds
         self.gzip = False             # send the body gzip-encoded (Content-Encoding: gzip)
         self.range_from_zero = False  # answer a Range request with 206 and the whole file
+        self.range_lies = False       # a 206 whose Content-Range names the byte asked for, but
+                                      # whose Content-Length and body are the whole file
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -174,6 +174,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.send_response(HTTPStatus.PARTIAL_CONTENT)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            if script.range_lies:
+                start = 0
         else:
             self.send_response(HTTPStatus.OK)
         self.send_header("Content-Length", script.content_length or str(len(body) - start))
@@ -250,8 +252,8 @@ def test_download_extract_load(serve, tmp_path, source):
 def test_resume_after_cut_connection(serve, tmp_path):
     payload = build_archive(synthetic_split(seed=1, sizes=(20, 20, 20, 20, 20)))
     # Cut at a whole number of chunks: requests hands over whole chunks only.
-    cut = 2 * cifar10._CHUNK_BYTES
-    assert len(payload) > cut + cifar10._CHUNK_BYTES
+    cut = 2 * downloading.CHUNK_BYTES
+    assert len(payload) > cut + downloading.CHUNK_BYTES
     url, script = serve(payload)
     script.cut_after = cut
     destination = tmp_path / ARCHIVE_NAME
@@ -309,7 +311,19 @@ def test_server_error_is_retried(serve, tmp_path, capsys):
     download(url, destination, md5_of(payload), progress=True, retries=3, backoff=0)
     assert len(script.ranges) == 2
     assert destination.read_bytes() == payload
-    assert "retrying in 0 s (attempt 2 of 4)" in capsys.readouterr().err   # the user is told
+    err = capsys.readouterr().err
+    assert "download failed (HTTP 500 Internal Server Error); retrying in 0 s (attempt 2 of 4)" in err
+
+
+def test_a_server_that_keeps_failing_is_described_in_words(serve, tmp_path, capsys):
+    """Its message once named an internal class (_TransientError)."""
+    url, script = serve(b"unused")
+    script.always = 500
+    with pytest.raises(DownloadError) as raised:
+        download(url, tmp_path / ARCHIVE_NAME, None, progress=True, retries=1, backoff=0)
+    message, err = str(raised.value), capsys.readouterr().err
+    assert "after 2 attempt(s): HTTP 500 Internal Server Error." in message
+    assert "_TransientError" not in message + err
 
 
 def test_not_found_fails_at_once(serve, tmp_path):
@@ -343,7 +357,7 @@ def test_unreachable_server_explains_how_to_proceed(tmp_path, closed_url):
     assert closed_url in message
     assert "2 attempt" in message
     assert str(data_dir.resolve()) in message
-    assert "--data-url" in message and FOLDER_NAME in message and ARCHIVE_NAME in message
+    assert "--data-url" in message and ARCHIVE_NAME in message
 
 
 def test_missing_requests_is_explained(tmp_path, monkeypatch, closed_url):
@@ -525,12 +539,16 @@ def test_read_records_layout(tmp_path):
     assert got_images[0, 0, 0, 1] == raw[2] and got_images[0, 0, 1, 0] == raw[33]
 
 
-def test_truncated_record_file(tmp_path):
+@pytest.mark.parametrize("change", [-100, 100], ids=["cut short", "too long"])
+def test_record_file_of_a_wrong_size(tmp_path, change):
+    """Once "truncated" even for a file with bytes too many; now it says both."""
     images, labels = synthetic_split(seed=16)["data_batch_1.bin"]
     path = tmp_path / "data_batch_1.bin"
-    path.write_bytes(records_bytes(images, labels)[:-100])
-    size = len(images) * RECORD_BYTES - 100
-    expected = f"truncated: {size:,} bytes is not a multiple of 3,073"
+    records = records_bytes(images, labels)
+    path.write_bytes(records[:change] if change < 0 else records + bytes(change))
+    size = len(images) * RECORD_BYTES + change
+    expected = (f"{size:,} bytes are not a whole number of 3,073-byte records: the file is cut "
+                "short or has bytes too many")
     with pytest.raises(DatasetError, match=expected) as raised:
         read_records(path)
     assert str(path) in str(raised.value)
@@ -606,6 +624,20 @@ def test_partial_answer_from_the_wrong_offset_restarts(serve, tmp_path):
     (tmp_path / (ARCHIVE_NAME + ".part")).write_bytes(payload[:1000])
     download(url, tmp_path / ARCHIVE_NAME, md5_of(payload), progress=False, retries=0)
     assert script.ranges == ["bytes=1000-", None]          # the .part was dropped, not appended
+    assert (tmp_path / ARCHIVE_NAME).read_bytes() == payload
+
+
+@pytest.mark.parametrize("lie", ["range_from_zero", "range_lies"])
+def test_partial_answer_after_a_dropped_connection_that_disagrees_restarts(serve, tmp_path, lie):
+    """A 206 whose Content-Range, offset asked for and Content-Length disagree is no continuation:
+    without an md5 to catch it, appending it made an archive of the first bytes twice."""
+    payload = build_archive(synthetic_split(seed=22, sizes=(20, 20, 20, 20, 20)))
+    url, script = serve(payload)
+    cut = 2 * downloading.CHUNK_BYTES
+    script.cut_after = cut
+    setattr(script, lie, True)
+    download(url, tmp_path / ARCHIVE_NAME, None, progress=False, retries=2, backoff=0)
+    assert script.ranges == [None, f"bytes={cut}-", None]   # the .part was dropped, not appended
     assert (tmp_path / ARCHIVE_NAME).read_bytes() == payload
 
 

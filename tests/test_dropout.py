@@ -87,9 +87,9 @@ def test_inplace_overwrites_the_input_array(rng):
 
 @pytest.mark.parametrize("p", [-0.1, 1.5])
 def test_probability_outside_0_1_is_refused_as_torch(p):
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match=rf"Dropout: p must be in \[0, 1\], got {p}"):
         nn.Dropout(p)
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match=rf"dropout: p must be in \[0, 1\], got {p}"):
         F.dropout(Tensor(numpy.ones(2)), p)
     with pytest.raises(ValueError, match="between 0 and 1"):
         torch.nn.Dropout(p)

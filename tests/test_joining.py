@@ -4,6 +4,7 @@ import pytest
 
 import minires
 from minires import Tensor
+from tests.support.gradients import leaf
 from tests.support.torch_oracle import same_as_torch
 
 TOL = dict(eps=1e-6, atol=1e-6, rtol=1e-4)
@@ -60,3 +61,22 @@ def test_cat_and_stack_argument_errors():
         minires.cat([a, a], dim=2)
     with pytest.raises(IndexError):
         minires.stack([a, a], dim=3)
+
+
+# --- issue 17: split and chunk ------------------------------------------------------------------
+
+def test_split_and_chunk_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((7, 4))
+    for call in (lambda x: x.split(3), lambda x: x.split([1, 2, 1], dim=1), lambda x: x.chunk(3),
+                 lambda x: x.chunk(4, dim=-1), lambda x: x.chunk(2, 1)):
+        for part in range(len(call(torch.tensor(x)))):
+            same_as_torch(lambda x: call(x)[part] * 2, lambda x: call(x)[part] * 2, x)
+        assert len(call(minires.Tensor(x))) == len(call(torch.tensor(x)))
+
+
+def test_split_parts_add_their_gradients_up(rng):
+    assert minires.gradcheck(lambda x: sum(p.sum(0) * (i + 1) for i, p in enumerate(x.split(2))),
+                             [leaf(rng, 5, 2)], **TOL)
+    with pytest.raises(ValueError, match="add up"):
+        minires.split(minires.Tensor(numpy.zeros(4)), [1, 2])

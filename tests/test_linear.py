@@ -95,3 +95,12 @@ def test_matmul_with_1d_operands_gradcheck(rng):
 def test_matmul_of_a_0d_operand_is_refused():
     with pytest.raises(ValueError):
         Tensor(numpy.array(2.0)) @ Tensor(numpy.ones(2))
+
+
+def test_linear_with_a_broadcast_bias_gets_the_bias_shape_back(rng):
+    """A (1, out) bias broadcasts in forward; its gradient is summed back to (1, out)."""
+    x, w, b = leaf(rng, 5, 4), leaf(rng, 3, 4), leaf(rng, 1, 3)
+    numpy.testing.assert_allclose(F.linear(x, w, b).numpy(), x.numpy() @ w.numpy().T + b.numpy(),
+                                  rtol=1e-12)
+    assert minires.gradcheck(F.linear, [x, w, b], **TOL)
+    assert b.grad.shape == (1, 3)

@@ -253,3 +253,43 @@ def test_cross_entropy_option_errors():
         F.cross_entropy(x, numpy.array([0, 7]))
     # a label equal to ignore_index is allowed even outside [0, K)
     assert F.cross_entropy(x, numpy.array([0, -1]), ignore_index=-1).shape == ()
+
+
+# --- issue 17: probability targets and (N, C, d1, ...) inputs (functional/soft_targets.py) ------
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.2}, {"weight": True}])
+def test_cross_entropy_with_probability_targets_matches_torch(rng, reduction, options):
+    from tests.support.torch_oracle import same_as_torch
+    weight = rng.random(4) + 0.5
+    ours = {**options, "weight": minires.Tensor(weight)} if options.get("weight") else options
+    theirs = {**options, "weight": torch.tensor(weight)} if options.get("weight") else options
+    for shape in ((5, 4), (2, 4, 3, 2)):
+        probabilities = rng.dirichlet(numpy.ones(4), size=int(numpy.prod(shape)) // 4).reshape(
+            (shape[0],) + shape[2:] + (4,))
+        probabilities = numpy.moveaxis(probabilities, -1, 1)                      # classes in dim 1
+        same_as_torch(lambda x: F.cross_entropy(x, Tensor(probabilities), reduction=reduction, **ours),
+                      lambda x: torch.nn.functional.cross_entropy(x, torch.tensor(probabilities),
+                                                                  reduction=reduction, **theirs),
+                      rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_per_pixel_matches_torch(rng, reduction):
+    from tests.support.torch_oracle import same_as_torch
+    target = rng.integers(0, 3, (2, 4, 5))
+    target[0, 0, :2] = -100
+    weight = rng.random(3) + 0.5
+    same_as_torch(lambda x: F.cross_entropy(x, Tensor(target), Tensor(weight), reduction=reduction,
+                                            label_smoothing=0.1),
+                  lambda x: torch.nn.functional.cross_entropy(x, torch.tensor(target), torch.tensor(weight),
+                                                              reduction=reduction, label_smoothing=0.1),
+                  rng.standard_normal((2, 3, 4, 5)))
+
+
+def test_cross_entropy_soft_and_per_pixel_gradcheck(rng):
+    soft = Tensor(rng.dirichlet(numpy.ones(3), size=4))
+    assert minires.gradcheck(lambda x: F.cross_entropy(x, soft, label_smoothing=0.1), [leaf(rng, 4, 3)],
+                             **TOL)
+    pixels = Tensor(rng.integers(0, 3, (2, 2, 2)))
+    assert minires.gradcheck(lambda x: F.cross_entropy(x, pixels), [leaf(rng, 2, 3, 2, 2)], **TOL)

@@ -48,7 +48,7 @@ def test_step_lr_matches_torch(torch):
 # --- errors ------------------------------------------------------------------------------------
 
 def test_step_size_must_be_at_least_one():
-    with pytest.raises(ValueError, match="step_size must be at least 1"):
+    with pytest.raises(ValueError, match="StepLR: step_size must be an int >= 1, got 0"):
         optim.StepLR(optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1), step_size=0)
 
 
@@ -86,6 +86,13 @@ SCHEDULES = {
     "MultiStepLR": lambda module, o: module.MultiStepLR(o, milestones=[5, 30, 30, 80], gamma=0.5),
     "CosineAnnealingLR": lambda module, o: module.CosineAnnealingLR(o, T_max=12, eta_min=0.001),
     "CosineAnnealingLR without floor": lambda module, o: module.CosineAnnealingLR(o, T_max=25),
+    # issue 17
+    "ExponentialLR": lambda module, o: module.ExponentialLR(o, gamma=0.97),
+    "LambdaLR": lambda module, o: module.LambdaLR(o, lambda epoch: 1 / (1 + epoch) ** 0.5),
+    "LambdaLR per group": lambda module, o: module.LambdaLR(
+        o, [lambda epoch: 0.9 ** epoch, lambda epoch: 1.0 + (epoch % 5)]),
+    "LinearLR": lambda module, o: module.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=40),
+    "LinearLR down": lambda module, o: module.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=8),
 }
 
 
@@ -192,3 +199,48 @@ def test_a_checkpoint_of_the_first_format_resumes(tmp_path):
     assert again.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
     assert again_scheduler.state_dict() == scheduler.state_dict()
     assert again.steps.tolist() == [500, 500]
+
+
+@pytest.mark.parametrize("settings", [{}, {"mode": "max", "factor": 0.5, "patience": 2, "cooldown": 3},
+                                      {"threshold_mode": "abs", "threshold": 0.05, "patience": 1,
+                                       "min_lr": [0.004, 0.0]}])
+def test_reduce_lr_on_plateau_matches_torch(settings):
+    """Issue 17: a noisy metric that improves, stalls and improves again, over 100 evaluations."""
+    metric = numpy.random.default_rng(5).standard_normal(EPOCHS).cumsum() * 0.1 + numpy.linspace(3, 0, EPOCHS)
+    rates = []
+    for module in (lr_scheduler, torch.optim.lr_scheduler):
+        optimizer = twin_optimizers()[0 if module is lr_scheduler else 1]
+        scheduler = module.ReduceLROnPlateau(optimizer, **settings)
+        used = []
+        for value in metric:
+            optimizer.step()
+            scheduler.step(value)
+            used.append([group["lr"] for group in optimizer.param_groups] + scheduler.get_last_lr())
+        rates.append(numpy.array(used))
+    numpy.testing.assert_allclose(rates[0], rates[1], rtol=1e-13, atol=0)
+    assert len(numpy.unique(rates[0][:, 0])) > 1         # the rate was reduced
+
+
+@pytest.mark.parametrize("settings", [{}, {"anneal_strategy": "linear", "pct_start": 0.25},
+                                      {"three_phase": True, "max_lr": [0.5, 0.05]},
+                                      {"cycle_momentum": False, "div_factor": 10.0}])
+@pytest.mark.parametrize("rule", ["SGD", "Adam"])
+def test_one_cycle_matches_torch_in_rate_and_momentum(settings, rule):
+    """Issue 17: 60 steps of OneCycleLR; the rate and the momentum (SGD's, Adam's first beta)."""
+    settings = {"max_lr": 0.4, "total_steps": 60, **settings}
+    traces = []
+    for optim_module, schedules in ((optim, lr_scheduler), (torch.optim, torch.optim.lr_scheduler)):
+        zeros = (lambda: nn.Parameter(numpy.zeros(2, dtype=numpy.float32))) if optim_module is optim \
+            else (lambda: torch.zeros(2, requires_grad=True))
+        extra = {"momentum": 0.9} if rule == "SGD" else {}
+        groups = [{"params": [zeros()]}, {"params": [zeros()]}]
+        optimizer = getattr(optim_module, rule)(groups, lr=1.0, **extra)
+        scheduler = schedules.OneCycleLR(optimizer, **settings)
+        trace = []
+        for _ in range(60):
+            momentum = [g["momentum"] if rule == "SGD" else g["betas"][0] for g in optimizer.param_groups]
+            trace.append([g["lr"] for g in optimizer.param_groups] + momentum + scheduler.get_last_lr())
+            optimizer.step()
+            scheduler.step()
+        traces.append(numpy.array(trace))
+    numpy.testing.assert_allclose(traces[0], traces[1], rtol=1e-12, atol=1e-15)

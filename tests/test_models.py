@@ -347,3 +347,10 @@ def test_resnet_wrong_image_size():
     with pytest.raises(ValueError, match=r"ResNet50_layer4: expected input \(N, 3, 32, 32\), "
                                          r"got \(2, 3, 28, 28\)"):
         model(minires.Tensor(numpy.zeros((2, 3, 28, 28), dtype=numpy.float32)))
+
+
+def test_resnet_evaluates_an_empty_batch(resnet):
+    """A 0-image batch (an empty last share of a test set) gives (0, 10) logits, as in PyTorch."""
+    resnet.eval()
+    with minires.no_grad():
+        assert resnet(minires.Tensor(numpy.zeros((0, 3, 32, 32), dtype=numpy.float32))).shape == (0, 10)

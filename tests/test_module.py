@@ -275,3 +275,130 @@ def test_module_zero_grad_without_none_keeps_the_flat_buffer_views(rng):
     model.zero_grad(set_to_none=False)
     for p in model.parameters():
         assert numpy.shares_memory(p.grad, optimizer.flat.grad) and not p.grad.any()
+
+
+def test_load_state_dict_takes_tensors_and_refuses_other_values_by_key():
+    """PyTorch's and minires's state dicts hold Tensors; a list once gave "setting an array
+    element with a sequence" after some keys were copied."""
+    source, target = nn.Linear(3, 2), nn.Linear(3, 2)
+    target.load_state_dict({key: Tensor(value) for key, value in source.state_dict().items()})
+    numpy.testing.assert_array_equal(target.weight.numpy(), source.weight.numpy())
+    before = target.weight.numpy()
+    with pytest.raises(TypeError, match=r"load_state_dict into Linear: the value of 'bias' must be "
+                                         r"an array of numbers, got list"):
+        target.load_state_dict({"weight": numpy.zeros((2, 3)), "bias": [0.0, 0.0]})
+    numpy.testing.assert_array_equal(target.weight.numpy(), before)
+
+
+# --- issue 17: PyTorch code that people already have --------------------------------------------
+
+def levels(nn_):
+    """A model that registers its blocks under computed names and fetches them back, as DLA does."""
+    class Levels(nn_.Module):
+        def __init__(self):
+            super().__init__()
+            for i in range(3):
+                self.__setattr__("level_%d" % i, nn_.Linear(2, 2))
+            self.register_buffer("steps", nn_.Parameter(torch.zeros(1)).data if nn_ is torch.nn
+                                 else Tensor(numpy.zeros(1)))
+
+        def forward(self, x):
+            for i in range(3):
+                x = self.__getattr__("level_%d" % i)(x)
+            return x
+    return Levels()
+
+
+def test_getattr_called_directly_finds_parameters_buffers_and_submodules():
+    """Idiom 2: ``self.__getattr__('level_%d' % i)`` after ``self.__setattr__(name, module)``."""
+    for model in (levels(nn), levels(torch.nn)):
+        assert model.__getattr__("level_1") is model.level_1
+        assert model.__getattr__("level_1").__getattr__("weight") is model.level_1.weight
+        assert model.__getattr__("steps") is model.steps
+        with pytest.raises(AttributeError):
+            model.__getattr__("level_3")
+    model = levels(nn)
+    assert model(Tensor(numpy.ones((1, 2), numpy.float32))).shape == (1, 2)
+
+
+def shared_model(nn_):
+    """A block shared by two paths and a weight tied between two layers."""
+    class Shared(nn_.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn_.Sequential(nn_.Linear(3, 3), nn_.BatchNorm1d(3))
+            self.again = self.block                     # the same block under a second name
+            self.encode = nn_.Linear(3, 4, bias=False)
+            self.decode = nn_.Linear(4, 3, bias=False)
+            self.decode.weight = self.encode.weight     # tied: (4, 3) in both
+
+        def forward(self, x):
+            x = self.again(self.block(x))
+            return self.encode(x) @ self.decode.weight     # (N, 4) @ (4, 3)
+    return Shared()
+
+
+def test_shared_modules_and_tied_parameters_are_listed_once_as_in_torch():
+    """Idiom 4: each object once, under the first name it is reached by; state_dict lists all."""
+    ours, theirs = shared_model(nn), shared_model(torch.nn)
+    for walk in ("named_parameters", "named_buffers", "named_modules", "named_children"):
+        assert [name for name, _ in getattr(ours, walk)()] == \
+               [name for name, _ in getattr(theirs, walk)()], walk
+    for walk in ("parameters", "buffers", "modules", "children"):
+        assert len(list(getattr(ours, walk)())) == len(list(getattr(theirs, walk)())), walk
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters(prefix="net", recurse=True)] == \
+           [n for n, _ in theirs.named_parameters(prefix="net", recurse=True)]
+    assert list(ours.block.parameters(recurse=False)) == []
+    optimizer = optim.SGD(ours.parameters(), lr=0.1)       # refused before: "more than one group"
+    assert len(optimizer.param_groups[0]["params"]) == len(list(theirs.parameters()))
+
+
+def test_a_tied_model_trains_as_in_torch(rng):
+    ours, theirs = shared_model(nn).double(), shared_model(torch.nn).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    optimizer, torch_optimizer = (optim.SGD(ours.parameters(), lr=0.1, momentum=0.9),
+                                  torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9))
+    x = rng.standard_normal((5, 3))
+    for _ in range(2):
+        for model, opt, tensor in ((ours, optimizer, Tensor), (theirs, torch_optimizer, torch.tensor)):
+            opt.zero_grad()
+            (model(tensor(x)) ** 2).mean().backward()
+            opt.step()
+    for key, value in theirs.state_dict().items():
+        numpy.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-10, atol=1e-12,
+                                      err_msg=key)
+
+
+def test_reassigning_a_parameter_or_buffer_keeps_its_place_in_the_state_dict():
+    for nn_, make in ((nn, lambda: Tensor(numpy.zeros(3, numpy.float32))),
+                      (torch.nn, lambda: torch.zeros(3))):
+        layer = nn_.BatchNorm1d(3)
+        layer.weight = nn_.Parameter(make())
+        layer.running_mean = make()
+        keys = list(layer.state_dict())
+        assert keys.index("weight") == 0 and keys.index("running_mean") == 2, (nn_, keys)
+
+
+def test_module_to_the_active_device_is_a_no_op_and_takes_a_dtype_too():
+    """Idiom 3: ``net.to(device)`` with device 'cpu' on NumPy; ``.to(device, dtype)`` casts."""
+    model = TwoLayers()
+    for device in ("cpu", torch.device("cpu"), minires.device("cpu")):
+        assert model.to(device) is model and model.cpu() is model
+    assert model.hidden.weight.dtype == numpy.float32
+    assert model.to("cpu", "float64") is model and model.hidden.weight.dtype == numpy.float64
+    assert model.to(device="cpu", dtype=minires.float32).hidden.weight.dtype == numpy.float32
+    with pytest.raises(ValueError, match="set_backend"):
+        model.cuda()
+    with pytest.raises(ValueError, match="set_backend"):
+        model.to("cuda:0", minires.float64)
+
+
+def test_load_state_dict_not_strict_loads_what_fits_and_reports_the_rest_as_torch():
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    state = {"weight": numpy.ones((2, 3), numpy.float32), "extra": numpy.zeros(1, numpy.float32)}
+    got = ours.load_state_dict(state, strict=False)
+    expected = theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()}, strict=False)
+    assert got.missing_keys == expected.missing_keys == ["bias"]
+    assert got.unexpected_keys == expected.unexpected_keys == ["extra"]
+    assert tuple(got) == (["bias"], ["extra"]) and (ours.weight.numpy() == 1).all()

@@ -312,3 +312,36 @@ def test_batch_norm1d_needs_more_than_one_value_per_channel_in_training():
     with pytest.raises(ValueError, match=r"BatchNorm1d\(3\): training needs more than one value"):
         nn.BatchNorm1d(3)(Tensor(numpy.zeros((1, 3), dtype=numpy.float32)))
     assert nn.BatchNorm1d(3)(Tensor(numpy.zeros((1, 3, 2), dtype=numpy.float32))).shape == (1, 3, 2)
+
+
+def test_batch_norm_evaluates_an_empty_batch(rng):
+    """As PyTorch: N = 0 in evaluation gives an empty result and empty/zero gradients."""
+    x = Tensor(numpy.zeros((0, 3, 4, 4)), requires_grad=True)
+    gamma, beta = leaf(rng, 3), leaf(rng, 3)
+    y = F.batch_norm(x, numpy.zeros(3), numpy.ones(3), gamma, beta, training=False)
+    assert y.shape == (0, 3, 4, 4)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 4, 4)
+    numpy.testing.assert_array_equal(gamma.grad, numpy.zeros(3))
+    numpy.testing.assert_array_equal(beta.grad, numpy.zeros(3))
+
+
+@pytest.mark.parametrize("argument, value, message", [
+    ("running_mean", numpy.zeros(4), "running_mean must have shape (3,), got (4,)"),
+    ("running_var", numpy.ones(2), "running_var must have shape (3,), got (2,)"),
+    ("bias", Tensor(numpy.zeros(5)), "bias must have shape (3,), got (5,)"),
+    ("running_mean", numpy.zeros((3, 1)), "running_mean must be 1-D"),
+    ("running_var", [1.0, 1.0, 1.0], "running_var must be an array or a Tensor, got list"),
+])
+def test_batch_norm_refuses_a_misshapen_vector_before_moving_the_running_statistics(
+        rng, argument, value, message):
+    running = {"running_mean": numpy.full(3, 0.5), "running_var": numpy.full(3, 2.0)}
+    arguments = {**running, "weight": Tensor(numpy.ones(3)), "bias": Tensor(numpy.zeros(3)),
+                 argument: value}
+    before = {name: numpy.array(array, copy=True) for name, array in arguments.items()
+              if isinstance(array, numpy.ndarray)}
+    with pytest.raises((ValueError, TypeError)) as raised:
+        F.batch_norm(leaf(rng, 4, 3, 2, 2), training=True, **arguments)
+    assert message in str(raised.value)
+    for name, array in before.items():
+        numpy.testing.assert_array_equal(arguments[name], array, err_msg=name)

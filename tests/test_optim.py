@@ -8,7 +8,7 @@ import pytest
 
 import minires
 import minires.functional as F
-from minires import nn, optim
+from minires import Tensor, nn, optim
 from tests.support.networks import batch, small_net
 from tests.support.optional_torch import torch
 from tests.support.parity import randn, rng_for, to_numpy
@@ -137,12 +137,28 @@ def test_sgd_matches_torch(torch, kwargs):
 def test_optimizer_arguments():
     with pytest.raises(ValueError, match="no parameter that requires a gradient"):
         optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="invalid learning rate -1"):
+    with pytest.raises(ValueError, match=r"Adam: lr must be in \[0, inf\), got -1"):
         optim.Adam(nn.Linear(2, 2).parameters(), lr=-1)
     mixed = [nn.Parameter(numpy.ones(2, dtype=numpy.float32)), nn.Parameter(numpy.ones(2))]
     mixed[1].data = mixed[1].data.astype(numpy.float64)
     with pytest.raises(ValueError, match="share one dtype"):
         optim.Adam(mixed)
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam, optim.AdamW])
+def test_a_model_cast_after_the_optimizer_was_built_is_refused_not_cast_back(make):
+    """model.double() after the optimizer: step() says so, and the model stays float64."""
+    model = nn.Linear(3, 2)
+    optimizer = make(model.parameters(), lr=0.1)
+    model.double()
+    F.linear(Tensor(numpy.ones((4, 3))), model.weight, model.bias).sum().backward()
+    before = {key: value.copy() for key, value in model.state_dict().items()}
+    with pytest.raises(TypeError, match="optimizer: its parameters were float32 when it was built "
+                                        "and one is now float64; change the model's dtype"):
+        optimizer.step()
+    for key, value in model.state_dict().items():
+        assert value.dtype == numpy.float64, key
+        numpy.testing.assert_array_equal(value, before[key], err_msg=key)
 
 
 def test_optimizer_state_of_another_model():
@@ -210,6 +226,15 @@ OPTIMIZERS = {
     "Adam": ({"lr": 0.01}, "Adam"),
     "Adam weight decay": ({"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1}, "Adam"),
     "AdamW": ({"lr": 0.01, "weight_decay": 0.1}, "AdamW"),
+    # issue 17
+    "RMSprop": ({"lr": 0.01}, "RMSprop"),
+    "RMSprop centered, momentum": ({"lr": 0.01, "alpha": 0.9, "momentum": 0.8, "centered": True,
+                                    "weight_decay": 0.1}, "RMSprop"),
+    "RMSprop maximize": ({"lr": 0.01, "momentum": 0.5, "maximize": True}, "RMSprop"),
+    "Adagrad": ({"lr": 0.1}, "Adagrad"),
+    "Adagrad decays": ({"lr": 0.1, "lr_decay": 0.1, "weight_decay": 0.1, "initial_accumulator_value": 0.5,
+                        "eps": 1e-6}, "Adagrad"),
+    "Adagrad maximize": ({"lr": 0.1, "maximize": True}, "Adagrad"),
 }
 # layer 2 unused in step 2; layer 1 unused in step 1 (its first step comes later); layer 0 always
 PLAN = [(0, 2), (0, 1), (0, 1, 2)]
@@ -368,20 +393,20 @@ def test_adamw_decay_is_not_scaled_by_the_gradient():
 
 NAN = float("nan")
 REFUSED = [
-    ("Adam", {"betas": (1.0, 0.999)}, "beta parameter at index 0"),
-    ("Adam", {"betas": (0.9, -0.1)}, "beta parameter at index 1"),
-    ("Adam", {"betas": (NAN, 0.999)}, "beta parameter at index 0"),
-    ("Adam", {"eps": -1e-8}, "epsilon"),
-    ("Adam", {"lr": NAN}, "learning rate"),
-    ("Adam", {"lr": -0.1}, "learning rate"),
-    ("Adam", {"weight_decay": -0.1}, "weight_decay"),
-    ("AdamW", {"betas": (0.9, 1.0)}, "beta parameter at index 1"),
-    ("AdamW", {"lr": NAN}, "learning rate"),
-    ("AdamW", {"weight_decay": -1.0}, "weight_decay"),
-    ("SGD", {"lr": 0.1, "momentum": -0.9}, "momentum"),
-    ("SGD", {"lr": 0.1, "weight_decay": -0.1}, "weight_decay"),
-    ("SGD", {"lr": NAN}, "learning rate"),
-    ("SGD", {"lr": 0.1, "nesterov": True}, "Nesterov"),
+    ("Adam", {"betas": (1.0, 0.999)}, r"Adam: betas\[0\] must be in \[0, 1\)"),
+    ("Adam", {"betas": (0.9, -0.1)}, r"Adam: betas\[1\] must be in \[0, 1\)"),
+    ("Adam", {"betas": (NAN, 0.999)}, r"Adam: betas\[0\] must be a finite number"),
+    ("Adam", {"eps": -1e-8}, "Adam: eps must be in"),
+    ("Adam", {"lr": NAN}, "Adam: lr must be a finite number"),
+    ("Adam", {"lr": -0.1}, r"Adam: lr must be in \[0, inf\)"),
+    ("Adam", {"weight_decay": -0.1}, "Adam: weight_decay must be in"),
+    ("AdamW", {"betas": (0.9, 1.0)}, r"AdamW: betas\[1\] must be in \[0, 1\)"),
+    ("AdamW", {"lr": NAN}, "AdamW: lr must be a finite number"),
+    ("AdamW", {"weight_decay": -1.0}, "AdamW: weight_decay must be in"),
+    ("SGD", {"lr": 0.1, "momentum": -0.9}, "SGD: momentum must be in"),
+    ("SGD", {"lr": 0.1, "weight_decay": -0.1}, "SGD: weight_decay must be in"),
+    ("SGD", {"lr": NAN}, "SGD: lr must be a finite number"),
+    ("SGD", {"lr": 0.1, "nesterov": True}, "SGD: nesterov=True needs a momentum > 0"),
 ]
 
 

@@ -97,8 +97,8 @@ def test_pooling_input_too_small_and_padding_too_large():
     with pytest.raises(ValueError, match=r"AvgPool2d.*at most half the kernel size"):
         F.avg_pool2d(images(1, 2, 6, 6), 2, padding=2)
     with pytest.raises(ValueError,
-                       match=r"MaxPool2d.*expected input \(N, C, H, W\), got \(2, 6, 6\)"):
-        nn.MaxPool2d(2)(images(2, 6, 6))
+                       match=r"MaxPool2d.*expected input \(N, C, H, W\), got \(6, 6\)"):
+        nn.MaxPool2d(2)(Tensor(numpy.zeros((6, 6))))      # (C, H, W), one image, is accepted
 
 
 TF = torch.nn.functional if torch is not None else None
@@ -272,17 +272,83 @@ def test_summary_shows_ceil_mode_and_the_dropped_window():
 
 def test_pooling_option_errors_name_the_layer():
     x = Tensor(numpy.zeros((1, 2, 6, 6)))
-    with pytest.raises(ValueError, match="MaxPool2d: return_indices=True is not supported"):
-        nn.MaxPool2d(2, return_indices=True)
-    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=2.*dilation must be >= 1"):
+    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=2\): dilation must be an int >= 1"):
         F.max_pool2d(x, 2, dilation=0)
-    with pytest.raises(ValueError, match=r"AvgPool2d\(kernel_size=2.*stride and dilation"):
+    with pytest.raises(ValueError, match=r"AvgPool2d\(kernel_size=2\): stride must be an int >= 1"):
         F.avg_pool2d(x, 2, stride=0)
-    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d\(output_size=\(0, 2\)\): output "
-                                         r"sizes must be >= 1"):
+    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=0\): kernel_size must be an int "
+                                         r">= 1, got 0"):     # was reported as a stride problem
+        F.max_pool2d(x, 0)
+    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d\(output_size=\(0, 2\)\): "
+                                         r"output_size must be an int >= 1, got 0"):
         F.adaptive_avg_pool2d(x, (0, 2))
     with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d\(output_size=1\): expected input "
-                                         r"\(N, C, H, W\), got \(2, 6, 6\)"):
-        nn.AdaptiveAvgPool2d(1)(Tensor(numpy.zeros((2, 6, 6))))
+                                         r"\(N, C, H, W\), got \(6, 6\)"):
+        nn.AdaptiveAvgPool2d(1)(Tensor(numpy.zeros((6, 6))))
     with pytest.raises(ValueError, match=r"MaxPool2d.*too small for a 5x5 kernel"):   # 2 (3 - 1) + 1
         F.max_pool2d(Tensor(numpy.zeros((1, 2, 4, 4))), 3, dilation=2)
+
+
+def test_one_unbatched_image_goes_through_convolution_and_pooling_as_torch(rng):
+    """Issue 17: (C, H, W) inputs, as PyTorch takes them, forward and backward (windows.py's
+    unbatched_images, which convolution shares)."""
+    from tests.support.torch_oracle import same_as_torch
+    weight = rng.standard_normal((4, 3, 3, 3))
+    tF = torch.nn.functional
+    for ours, theirs in (
+            (lambda x: F.conv2d(x, minires.Tensor(weight), padding=1),
+             lambda x: tF.conv2d(x, torch.tensor(weight), padding=1)),
+            (lambda x: F.max_pool2d(x, 2), lambda x: tF.max_pool2d(x, 2)),
+            (lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: tF.avg_pool2d(x, 3, 2, 1)),
+            (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), lambda x: tF.adaptive_avg_pool2d(x, (2, 3)))):
+        same_as_torch(ours, theirs, rng.standard_normal((3, 6, 7)))
+    layer = minires.nn.Conv2d(3, 2, 3)
+    assert layer(minires.Tensor(rng.standard_normal((3, 5, 5)).astype("float32"))).shape == (2, 3, 3)
+
+
+# --- issue 17: return_indices with max_unpool2d, divisor_override ------------------------------
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, ceil_mode",
+                         [(2, 2, 0, 1, False), (3, 2, 1, 1, True), (3, 1, 1, 2, False)])
+def test_max_pool_indices_match_torch(rng, kernel, stride, padding, dilation, ceil_mode):
+    x = distinct(rng, 2, 3, 7, 6)
+    y, indices = F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, return_indices=True)
+    y_t, indices_t = torch.nn.functional.max_pool2d(torch.tensor(x.numpy()), kernel, stride, padding,
+                                                    dilation, ceil_mode, return_indices=True)
+    numpy.testing.assert_array_equal(y.numpy(), y_t.numpy())
+    assert indices.dtype == numpy.int64
+    numpy.testing.assert_array_equal(indices.numpy(), indices_t.numpy())
+
+
+def test_max_unpool_inverts_the_pooling_as_torch(rng):
+    from tests.support.torch_oracle import same_as_torch
+    x = distinct(rng, 2, 3, 6, 4).numpy()
+    pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+    pool_t, unpool_t = torch.nn.MaxPool2d(2, return_indices=True), torch.nn.MaxUnpool2d(2)
+    same_as_torch(lambda x: unpool(*pool(x)), lambda x: unpool_t(*pool_t(x)), x)
+    same_as_torch(lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2, output_size=(7, 5)),
+                  lambda x: torch.nn.functional.max_unpool2d(
+                      *torch.nn.functional.max_pool2d(x, 2, return_indices=True), 2, output_size=(7, 5)), x)
+    indices = pool(Tensor(x))[1]
+    assert minires.gradcheck(lambda v: F.max_unpool2d(v, indices, 2), [leaf(rng, 2, 3, 3, 2)], **TOL)
+
+
+def test_avg_pool_divisor_override_matches_torch(rng):
+    from tests.support.torch_oracle import same_as_torch
+    same_as_torch(lambda x: F.avg_pool2d(x, 3, 2, 1, divisor_override=4),
+                  lambda x: torch.nn.functional.avg_pool2d(x, 3, 2, 1, divisor_override=4),
+                  rng.standard_normal((2, 3, 6, 5)))
+    same_as_torch(nn.AvgPool2d(2, divisor_override=3), torch.nn.AvgPool2d(2, divisor_override=3),
+                  rng.standard_normal((1, 2, 4, 4)))
+
+
+@pytest.mark.parametrize("output_size", [1, (2, 3), (3, None), 4])
+def test_adaptive_max_pool_matches_torch_and_gradchecks(rng, output_size):
+    from tests.support.torch_oracle import same_as_torch
+    same_as_torch(lambda x: F.adaptive_max_pool2d(x, output_size),
+                  lambda x: torch.nn.functional.adaptive_max_pool2d(x, output_size),
+                  distinct(rng, 2, 3, 7, 5).numpy())
+    same_as_torch(nn.AdaptiveMaxPool2d(output_size), torch.nn.AdaptiveMaxPool2d(output_size),
+                  numpy.round(rng.standard_normal((1, 2, 5, 6)), 0))        # ties: the first keeps it
+    assert minires.gradcheck(lambda x: F.adaptive_max_pool2d(x, output_size), [distinct(rng, 1, 2, 5, 4)],
+                             **TOL)

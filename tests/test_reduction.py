@@ -17,7 +17,7 @@ from tests.support.torch_oracle import same_as_torch
 def test_max_shares_the_gradient_between_ties():
     """As PyTorch's amax: tied maxima split the gradient, which still sums to the upstream one."""
     x = Tensor(numpy.array([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0], [0.0, 3.0, 1.0]]), requires_grad=True)
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()
     numpy.testing.assert_array_equal(x.grad, [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
     y = Tensor(numpy.ones((2, 2), dtype=numpy.float32), requires_grad=True)
     y.max().backward()
@@ -32,12 +32,12 @@ AXES = [(None, False), (None, True), (0, False), (1, True), (-1, False), ((0, 2)
 
 
 @pytest.mark.parametrize("axis, keepdims", AXES)
-@pytest.mark.parametrize("reduction", ["sum", "mean", "max"])
-def test_reductions(rng, reduction, axis, keepdims):
+@pytest.mark.parametrize("reduction, numpy_name", [("sum", "sum"), ("mean", "mean"), ("amax", "max")])
+def test_reductions(rng, reduction, numpy_name, axis, keepdims):
     x = distinct(rng, 2, 3, 4)      # no ties, so max has one winner
     def fn(x):
         return getattr(x, reduction)(axis=axis, keepdims=keepdims)
-    expected = getattr(x.numpy(), reduction)(axis=axis, keepdims=keepdims)
+    expected = getattr(x.numpy(), numpy_name)(axis=axis, keepdims=keepdims)
     numpy.testing.assert_allclose(fn(x).numpy(), expected)
     assert minires.gradcheck(fn, [x], **TOL)
 
@@ -140,10 +140,55 @@ def test_numpy_spellings_stay_aliases(rng):
     x = Tensor(rng.standard_normal((2, 3)))
     numpy.testing.assert_array_equal(x.sum(axis=1, keepdims=True).numpy(), x.sum(1, True).numpy())
     numpy.testing.assert_array_equal(x.mean(axis=0).numpy(), x.mean(dim=0).numpy())
-    # max(axis=) keeps NumPy's meaning: the values alone (PyTorch's amax)
-    numpy.testing.assert_array_equal(x.max(axis=1).numpy(), x.max(1).values.numpy())
-    numpy.testing.assert_array_equal(F.reduction.max(x, axis=1, keepdims=True).numpy(),
+    numpy.testing.assert_array_equal(F.reduction.amax(x, axis=1, keepdims=True).numpy(),
                                      x.amax(1, keepdim=True).numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_axis_is_another_name_for_dim_in_max_and_min_as_in_torch(rng, name):
+    """Issue 17, idiom 6: ``x.max(axis=1)`` is (values, indices) in PyTorch, so [0] is the values."""
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4))
+    for kwargs in (dict(axis=1), dict(axis=0, keepdims=True), dict(dim=1, keepdim=True)):
+        got = getattr(Tensor(x), name)(**kwargs)
+        torch_kwargs = {"dim": kwargs.get("axis", kwargs.get("dim")),
+                        "keepdim": kwargs.get("keepdims", kwargs.get("keepdim", False))}
+        expected = getattr(torch.tensor(x), name)(**torch_kwargs)
+        numpy.testing.assert_array_equal(got[0].numpy(), expected[0].numpy())
+        numpy.testing.assert_array_equal(got[1].numpy(), expected[1].numpy())
+
+
+def test_any_and_all_take_dim_keepdim_and_tuples_as_torch():
+    torch = pytest.importorskip("torch")
+    x = numpy.array([[[0, 1], [0, 0]], [[1, 1], [1, 0]]])
+    for reduction in ("any", "all"):
+        for dim, keepdim in ((1, False), ((0, 2), True), (-1, True)):
+            got = getattr(Tensor(x), reduction)(dim=dim, keepdim=keepdim)
+            expected = getattr(torch.tensor(x), reduction)(dim=dim, keepdim=keepdim)
+            numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+        numpy.testing.assert_array_equal(getattr(Tensor(x), reduction)(axis=1, keepdims=True).numpy(),
+                                         getattr(torch.tensor(x), reduction)(1, True).numpy())
+
+
+def test_reducing_a_0d_tensor_over_dim_0_and_the_mean_of_nothing_as_torch():
+    """sum(0) of a 0-d tensor is the element (its backward divided by zero); a mean over a
+    zero-size dimension is nan (it raised ZeroDivisionError)."""
+    torch = pytest.importorskip("torch")
+    for reduction in ("sum", "mean", "amax"):
+        for dim in (0, -1):
+            x = Tensor(numpy.float64(3.0), requires_grad=True)
+            x_t = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+            y, y_t = getattr(x, reduction)(dim), getattr(x_t, reduction)(dim)
+            y.backward(numpy.float64(0.7))
+            y_t.backward(torch.tensor(0.7, dtype=torch.float64))
+            assert y.shape == tuple(y_t.shape) == ()
+            assert y.item() == y_t.item() and x.grad == x_t.grad.item(), (reduction, dim)
+    empty = numpy.ones((0, 3))
+    for dim in (0, None, (0, 1)):
+        got = Tensor(empty).mean() if dim is None else Tensor(empty).mean(dim)
+        expected = torch.tensor(empty).mean() if dim is None else torch.tensor(empty).mean(dim)
+        numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+    assert Tensor(empty).mean(1).shape == (0,)
 
 
 def test_integer_sums_are_int64_and_integer_means_are_refused_as_in_torch():
@@ -167,3 +212,61 @@ def test_reduction_argument_errors():
         x.max(2)
     with pytest.raises(IndexError):
         x.argmax(dim=-3)
+
+
+# --- issue 17: var and std ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs", [{}, {"dim": 1}, {"dim": (0, 2), "keepdim": True}, {"unbiased": False},
+                                    {"dim": 0, "correction": 0}, {"dim": -1, "correction": 2}])
+def test_var_and_std_match_torch(rng, kwargs):
+    pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4, 5))
+    same_as_torch(lambda x: x.var(**kwargs), lambda x: x.var(**kwargs), x)
+    same_as_torch(lambda x: x.std(**kwargs), lambda x: x.std(**kwargs), x)
+
+
+def test_var_and_std_gradcheck(rng):
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert minires.gradcheck(lambda x: x.var(1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.std(dim=0, unbiased=False, keepdim=True), [x], **TOL)
+
+
+@pytest.mark.filterwarnings("ignore:var()", "ignore:invalid value")
+def test_var_of_one_element_is_nan_as_torch():
+    torch = pytest.importorskip("torch")
+    assert numpy.isnan(Tensor(numpy.ones(1)).var().item()) and torch.ones(1).var().isnan()
+
+
+# --- issue 17: prod, logsumexp, cumsum, norm ----------------------------------------------------
+
+def test_prod_logsumexp_cumsum_norm_gradcheck(rng):
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    with_zero = Tensor(numpy.array([[1.5, 0.0, -2.0], [0.0, 0.0, 3.0]]), requires_grad=True)
+    assert minires.gradcheck(lambda x: x.prod(1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.prod(), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.prod(dim=1), [with_zero], **TOL)     # one zero, two zeros
+    assert minires.gradcheck(lambda x: x.logsumexp(1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.cumsum(0), [x], **TOL)
+    for p in (2, 1, 3, float("inf")):
+        assert minires.gradcheck(lambda x: x.norm(p, dim=1), [x], **TOL)
+    assert minires.gradcheck(lambda x: x.norm(), [x], **TOL)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")     # the log of 0 of a row of -inf
+def test_prod_logsumexp_cumsum_norm_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4))
+    x[1, 2] = 0.0
+    for call in (lambda x: x.prod(), lambda x: x.prod(0), lambda x: x.prod(1, keepdim=True),
+                 lambda x: x.logsumexp(1), lambda x: x.logsumexp((0, 1), keepdim=True),
+                 lambda x: x.cumsum(1), lambda x: x.cumsum(-2), lambda x: x.norm(),
+                 lambda x: x.norm(2, 1), lambda x: x.norm(1, dim=0, keepdim=True),
+                 lambda x: x.norm(float("inf"), 1), lambda x: (x * 0).norm(dim=1)):
+        same_as_torch(call, call, x)
+    for values in (numpy.array([[1, 2], [3, 4]], numpy.int32), numpy.array([True, True, False])):
+        for call in (lambda x: x.prod(), lambda x: x.cumsum(0)):
+            got, expected = call(Tensor(values)), call(torch.tensor(values))
+            assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+            numpy.testing.assert_array_equal(got.numpy(), expected.numpy())
+    big = numpy.array([[1000.0, 1000.0], [-numpy.inf, -numpy.inf]])
+    same_as_torch(lambda x: x.logsumexp(1), lambda x: x.logsumexp(1), big, grad=False)

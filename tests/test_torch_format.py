@@ -337,7 +337,7 @@ TORCH_BOMBS = {   # name: (file bytes, the refusal)
     "stride-0 tensor": (
         torch_zip(op_state_dict([("w", op_tensor(op_storage("0", 1), (40000, 40000), (0, 0)))]),
                   [("0", bytes(4))]),
-        "has 1,600,000,000 elements, more than its storage's 1"),
+        "copy the storages' 4 bytes more than 4 times over (and more than 67,108,864 bytes"),
     "1000 views of one storage": (
         torch_zip(many_views_program(1000), [("0", ONE_MB_OF_FLOATS)]),
         "copy the storages' 1,048,576 bytes more than 4 times over"),
@@ -381,6 +381,15 @@ def torch_bomb_outcomes(tmp_path_factory):
 def test_memory_bombs_are_refused_quickly_and_cheaply(torch_bomb_outcomes, kind):
     path, outcome = torch_bomb_outcomes[kind]
     assert_refused_cheaply(outcome, "TorchFormatError", TORCH_BOMBS[kind][1], path)
+
+
+def test_an_expanded_tensor_loads_as_its_values(torch, tmp_path):
+    """A stride-0 view saved by torch (storage of 3, 12 elements) is a valid file, read as torch reads it."""
+    base = torch.arange(3, dtype=torch.float32)
+    torch.save({"e": base.expand(4, 3), "wide": base[:1].expand(1000, 1000)}, tmp_path / "e.pt")
+    loaded = load_torch_state_dict(tmp_path / "e.pt")
+    numpy.testing.assert_array_equal(loaded["e"], numpy.tile(numpy.arange(3.0), (4, 1)))
+    numpy.testing.assert_array_equal(loaded["wide"], numpy.zeros((1000, 1000)))
 
 
 def test_tied_views_within_the_copy_limit_still_load(tmp_path):

@@ -386,9 +386,9 @@ def _closed_port():
 @pytest.fixture
 def unreachable_download(tmp_path, monkeypatch, capsys):
     """main() on an empty data folder with a dead --data-url; the retries' waits are recorded."""
-    import minires.data.cifar10 as cifar10
+    import minires.data.downloading as downloading
     waits = []
-    monkeypatch.setattr(cifar10.time, "sleep", waits.append)
+    monkeypatch.setattr(downloading.time, "sleep", waits.append)
     spec = importlib.util.spec_from_file_location("train_cifar_under_test", SCRIPT)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
@@ -434,3 +434,46 @@ def test_resumed_run_keeps_its_schedule_and_says_so(common, run_one_epoch, tmp_p
     assert "--lr 0.5, --lr-step 7 not applied" in result.stdout
     epochs = [r for r in read_metrics(tmp_path) if "step" not in r]
     assert [r["lr"] for r in epochs] == pytest.approx([1e-3 / 4], rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def script_module():
+    spec = importlib.util.spec_from_file_location("train_cifar_flags", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_every_integer_flag_has_its_range_checked(script_module):
+    typed_int = set(re.findall(r'add_argument\("--([\w-]+)", type=int', SCRIPT.read_text()))
+    assert typed_int == {name.replace("_", "-") for name in script_module.INTEGER_FLAGS}
+
+
+@pytest.mark.parametrize("flag, value", [("--seed", -1), ("--epochs", 0), ("--batch-size", -5),
+                                         ("--lr-step", 0), ("--limit-train", 0), ("--limit-test", 0),
+                                         ("--log-every", 0), ("--lr", "inf"), ("--lr", "nan"),
+                                         ("--lr-factor", "inf")])
+def test_a_flag_out_of_range_is_one_sentence_naming_it(script_module, capsys, flag, value):
+    """--seed -1 once ended in a traceback from seeding.py."""
+    with pytest.raises(SystemExit) as exit_info:
+        script_module.parse_args([flag, value])
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and stderr.startswith(f"error: {flag} must be "), stderr
+    assert f"got {value}" in stderr and "Traceback" not in stderr
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_named_as_such(script_module, capsys, tmp_path):
+    """It once read "cannot write there (File exists)"."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit):
+        script_module.parse_args(["--checkpoint-dir", tmp_path / "file"])
+    assert capsys.readouterr().err.startswith(f"error: --checkpoint-dir {tmp_path / 'file'} is a "
+                                              "file, not a folder")
+
+
+def test_a_resume_folder_is_named_as_a_folder(script_module, capsys, tmp_path):
+    """It once read "no such file"."""
+    with pytest.raises(SystemExit):
+        script_module.main(["--resume", tmp_path, "--checkpoint-dir", tmp_path / "run"])
+    assert capsys.readouterr().err.strip() == (f"error: --resume {tmp_path}: is a folder, not a "
+                                               "checkpoint file")

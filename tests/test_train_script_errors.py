@@ -100,6 +100,8 @@ def test_bad_command_lines_are_one_sentence_each(common, one_epoch, nan_checkpoi
         result = run_script(*common, *flags, "--checkpoint-dir", tmp_path / "run")
         line = assert_one_sentence(result)
         assert phrase in line, (flags, line)
+        if "--resume" in flags:     # named once, after the flag
+            assert line.count(str(flags[flags.index("--resume") + 1])) == 1, line
     assert not (tmp_path / "run" / "last.npz").exists()      # none of them trained
 
 
@@ -196,9 +198,102 @@ def save(real_save, path, *args, **kwargs):
 
 
 def test_sigterm_during_a_save_finishes_it_and_reports_what_is_on_disk(common, tmp_path):
+    """The stop waits for last.npz of epoch 1 of 2; the message says so, and --resume alone
+    goes on to the run's own --epochs 2 (it once refused: "pass --epochs 2 or more")."""
     result = run_script(*common, "--epochs", 2, "--checkpoint-dir", tmp_path,
                         python_options=("-c", SIGTERM_DURING_SAVE))
     assert result.returncode == 128 + signal.SIGTERM, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
     assert f"{tmp_path / 'last.npz'} (epoch 1)" in result.stdout
+    assert "SIGTERM: stopped once last was saved, after epoch 1 of 2" in result.stdout
+    assert "between training steps" not in result.stdout
+    assert f"continue with --resume {tmp_path / 'last.npz'}" in result.stdout
+
+    resumed = run_script(*common, "--checkpoint-dir", tmp_path, "--resume", tmp_path / "last.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 2
+
+
+def with_changed_meta(source, target, **fields):
+    """A copy of the checkpoint ``source`` whose meta has ``fields`` replaced."""
+    arrays, meta = checkpoint_arrays(source)
+    numpy.savez(target, meta=numpy.array(json.dumps({**meta, **fields})), **arrays)
+    return target
+
+
+@pytest.mark.parametrize("fields, phrase", [
+    ({"epoch": 0, "step": 10 ** 9, "progress": {"loss": [1.0, 10 ** 9]}},
+     "it stopped after step 1000000000 of an epoch, but an epoch of this data has 2 steps"),
+    ({"epoch": 0, "step": 1, "progress": {"loss": "garbage"}},
+     "its progress loss is 'garbage', not [the finite loss sum, 1]"),
+    ({"epoch": 0, "step": 1, "progress": {"loss": [1.0, 1, 7]}}, "its progress loss is [1.0, 1, 7]"),
+    ({"epoch": 0, "step": 1, "progress": {"loss": [1.0, 5]}}, "its progress loss is [1.0, 5]"),
+], ids=["step 10**9", "garbage loss", "three numbers", "other step count"])
+def test_checkpoint_fields_that_do_not_fit_the_data_are_refused_at_resume(
+        common, one_epoch, tmp_path, fields, phrase):
+    """load_checkpoint accepts these types; the script checks them against its own epoch."""
+    path = with_changed_meta(one_epoch / "last.npz", tmp_path / "odd.npz", **fields)
+    result = run_script(*common, "--resume", path, "--checkpoint-dir", tmp_path / "run")
+    line = assert_one_sentence(result)
+    assert phrase in line, line
+    assert not (tmp_path / "run" / "last.npz").exists()
+
+
+KILLED_BEFORE_THE_COURSE_CHECKPOINT = with_save_replaced("""
+def save(real_save, path, *args, **kwargs):
+    if "resnet50_epoch" in str(path):       # last.npz is complete; the course's file is not
+        open(f"{path}.0badf00d.tmp", "wb").write(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(path, *args, **kwargs)
+""")
+
+
+def test_a_run_resumed_after_a_kill_at_an_epoch_end_writes_what_that_epoch_owed(common, tmp_path):
+    """SIGKILL between last.npz and resnet50_epoch1: the resumed run writes resnet50_epoch1 and
+    removes the killed write's temporary file at its start."""
+    killed = run_script(*common, "--epochs", 2, "--lr-step", 1, "--checkpoint-dir", tmp_path,
+                        python_options=("-c", KILLED_BEFORE_THE_COURSE_CHECKPOINT))
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+    assert checkpoint_arrays(tmp_path / "last.npz")[1]["epoch"] == 1
+    assert not (tmp_path / "resnet50_epoch1.npz").exists()
+    assert (tmp_path / "resnet50_epoch1.npz.0badf00d.tmp").exists()
+
+    resumed = run_script(*common, "--epochs", 2, "--lr-step", 1, "--checkpoint-dir", tmp_path,
+                         "--resume", tmp_path / "last.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "which the interrupted run owed at the end of epoch 1" in resumed.stdout
+    assert checkpoint_arrays(tmp_path / "resnet50_epoch1.npz")[1]["epoch"] == 1
+    assert (tmp_path / "resnet50_epoch1.ckpt").is_file()
+    assert checkpoint_arrays(tmp_path / "resnet50_epoch2.npz")[1]["epoch"] == 2
+    assert list(tmp_path.glob("*.tmp")) == []
+
+
+KILLED_BEFORE_THE_FINAL_CHECKPOINT = with_save_replaced("""
+def save(real_save, path, *args, **kwargs):
+    if "resnet50_final" in str(path):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(path, *args, **kwargs)
+""")
+
+
+def test_a_run_killed_before_its_final_checkpoint_writes_it_when_resumed(common, tmp_path):
+    """Its last.npz holds the last epoch: resuming it (and only it, in its own folder) writes
+    resnet50_final instead of refusing with "nothing is left to train"."""
+    killed = run_script(*common, "--checkpoint-dir", tmp_path,
+                        python_options=("-c", KILLED_BEFORE_THE_FINAL_CHECKPOINT))
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+    assert not (tmp_path / "resnet50_final.npz").exists()
+    elsewhere = run_script(*common, "--checkpoint-dir", tmp_path / "other", "--resume",
+                           tmp_path / "last.npz")
+    assert "nothing is left to train" in assert_one_sentence(elsewhere)
+    resumed = run_script(*common, "--checkpoint-dir", tmp_path, "--resume", tmp_path / "last.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resnet50_final.npz and .ckpt, which the interrupted run owed at the end of epoch 1" \
+        in resumed.stdout
+    assert "Accuracy of the model on the test images: " in resumed.stdout
+    final, last = checkpoint_arrays(tmp_path / "resnet50_final.npz"), checkpoint_arrays(tmp_path / "last.npz")
+    assert final[1]["epoch"] == 1
+    for key, value in last[0].items():
+        numpy.testing.assert_array_equal(final[0][key], value, err_msg=key)
+

@@ -19,6 +19,7 @@ import numpy
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
+from ..arguments import check_bool, check_int
 
 # The course's values, kept for parity with the course's checkpoints. The std is the
 # mean of the per-image standard deviations, not the std of the whole dataset, which
@@ -37,6 +38,7 @@ def normalize(images):
         float32 (N, 3, H, W): ``(images / 255 - CIFAR10_MEAN[c]) / CIFAR10_STD[c]``
         for channel c, computed in float32 throughout (no float64 temporaries).
     """
+    _check_images("normalize", images)
     mean = numpy.array(CIFAR10_MEAN, dtype=numpy.float32).reshape(1, 3, 1, 1)  # (1, C, 1, 1)
     std = numpy.array(CIFAR10_STD, dtype=numpy.float32).reshape(1, 3, 1, 1)    # (1, C, 1, 1)
     x = images.astype(numpy.float32)                                           # (N, C, H, W)
@@ -63,6 +65,11 @@ def random_crop_flip(images, rng, padding=4):
     Returns:
         uint8 (N, C, H, W).
     """
+    _check_images("random_crop_flip", images)
+    if not isinstance(rng, numpy.random.Generator):
+        raise TypeError(f"random_crop_flip: rng must be a numpy.random.Generator, got "
+                        f"{type(rng).__name__}")
+    check_int("random_crop_flip", "padding", padding, least=0)
     N, C, H, W = images.shape
     P = padding
     padded = numpy.pad(images, ((0, 0), (0, 0), (P, P), (P, P)))   # (N, C, H + 2P, W + 2P)
@@ -116,12 +123,18 @@ class BatchLoader:
                  rng=None, drop_last=False, prefetch=True, sampler=None):
         images, labels = numpy.asarray(images), numpy.asarray(labels)
         if images.dtype != numpy.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be uint8 (N, 3, H, W), "
+            raise ValueError(f"BatchLoader: images must be uint8 (N, 3, H, W), "
                              f"got {images.dtype} {images.shape}")
-        if labels.shape != (len(images),):
-            raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+            raise ValueError(f"BatchLoader: labels must be integers of shape ({len(images)},), got "
+                             f"{labels.dtype} {labels.shape}")
+        check_int("BatchLoader", "batch_size", batch_size, least=1)
+        for argument, value in (("shuffle", shuffle), ("augment", augment), ("drop_last", drop_last),
+                                ("prefetch", prefetch)):
+            check_bool("BatchLoader", argument, value)
+        if (shuffle or augment) and rng is not None and not isinstance(rng, numpy.random.Generator):
+            raise TypeError(f"BatchLoader: rng must be a numpy.random.Generator, got "
+                            f"{type(rng).__name__}")
         self.images = images                                  # (N, 3, H, W) uint8
         self.labels = labels.astype(numpy.int64, copy=False)  # (N,)
         self.batch_size = batch_size
@@ -213,3 +226,10 @@ def _prefetched(items):
     finally:
         stop.set()
         worker.join()
+
+
+def _check_images(where, images):
+    if not isinstance(images, numpy.ndarray) or images.dtype != numpy.uint8 or images.ndim != 4:
+        raise TypeError(f"{where}: images must be a uint8 NumPy array (N, C, H, W), got "
+                        f"{getattr(images, 'dtype', type(images).__name__)} "
+                        f"{getattr(images, 'shape', '')}".rstrip())

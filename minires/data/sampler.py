@@ -22,6 +22,7 @@ Unlike PyTorch's, it draws no order of its own (the loader's generator does), so
 has no ``seed`` or ``set_epoch``: a generator seeded once gives each epoch a new order.
 """
 from minires import distributed as dist
+from minires.arguments import check_int
 
 
 class DistributedSampler:
@@ -32,8 +33,10 @@ class DistributedSampler:
             num_replicas = dist.get_world_size() if dist.is_initialized() else 1
         if rank is None:
             rank = dist.get_rank() if dist.is_initialized() else 0
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank {rank} is not in 0..{num_replicas - 1}")
+        num_replicas = check_int("DistributedSampler", "num_replicas", num_replicas, least=1)
+        rank = check_int("DistributedSampler", "rank", rank, least=0)
+        if rank >= num_replicas:
+            raise ValueError(f"DistributedSampler: rank {rank} is not in 0..{num_replicas - 1}")
         self.num_replicas, self.rank = num_replicas, rank
 
     def rows(self):

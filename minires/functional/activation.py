@@ -7,8 +7,10 @@ that saved the input for its backward refuses to use the overwritten values.
 Integer inputs of sigmoid, tanh and softmax are computed in float32.
 """
 from minires import backend
-from minires.autograd import Function
+from minires.arguments import check_bool, check_number, check_tensor
+from minires.autograd import Function, refuse_write_to_copied_view
 from minires.functional.casting import floating
+from minires.functional.shaping import wrap_dim
 
 
 def _overwrite(name, input):
@@ -16,6 +18,7 @@ def _overwrite(name, input):
     if input.requires_grad and input.creator is None:
         raise RuntimeError(f"{name}(inplace=True) on a leaf tensor that requires grad would "
                            "overwrite the values its gradient is for; use inplace=False")
+    refuse_write_to_copied_view(f"{name}(inplace=True)", input)
     # counted before the call, so that the Function notes its output at the new version
     input._version_counter.value += 1
 
@@ -49,7 +52,8 @@ def relu(input, inplace=False):
     needs the input afterwards, e.g. right after a batch norm, whose backward
     does not use its output; where a backward does need it, backward raises.
     """
-    if inplace:
+    check_tensor("relu", "input", input, floating=False)
+    if check_bool("relu", "inplace", inplace):
         _overwrite("relu", input)
     return ReLU(inplace)(input)
 
@@ -73,6 +77,9 @@ class LeakyReLU(Function):
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """PyTorch's ``F.leaky_relu``: x for x > 0, negative_slope * x elsewhere."""
+    check_tensor("leaky_relu", "input", input, floating=False)
+    check_number("leaky_relu", "negative_slope", negative_slope)
+    check_bool("leaky_relu", "inplace", inplace)
     input = floating(input)
     if inplace:
         _overwrite("leaky_relu", input)
@@ -95,6 +102,7 @@ class Sigmoid(Function):
 
 
 def sigmoid(input):
+    check_tensor("sigmoid", "input", input, floating=False)
     return Sigmoid()(floating(input))
 
 
@@ -111,6 +119,7 @@ class Tanh(Function):
 
 
 def tanh(input):
+    check_tensor("tanh", "input", input, floating=False)
     return Tanh()(floating(input))
 
 
@@ -137,4 +146,6 @@ class Softmax(Function):
 
 def softmax(input, dim):
     """PyTorch's ``F.softmax`` along ``dim``: positive values summing to 1 along it."""
+    check_tensor("softmax", "input", input, floating=False)
+    wrap_dim(dim, input.ndim, "softmax")
     return Softmax(dim)(floating(input))

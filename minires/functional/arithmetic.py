@@ -1,4 +1,5 @@
-"""Element-wise arithmetic: +, -, *, /, negation, powers, exp, log, sqrt, abs and clamp.
+"""Element-wise arithmetic: +, -, *, /, negation, powers, exp, log, log1p, square, sqrt, abs
+and clamp.
 
 Each operation is a Function (forward and backward side by side) followed by
 its lowercase function. Every array has the shape of the (broadcast) inputs.
@@ -183,6 +184,27 @@ class Log(Function):
 
 def log(x):
     return Log()(floating(x))
+
+
+class Log1p(Function):
+    """y = log(1 + x), accurate for small x; dy/dx = 1 / (1 + x)."""
+    saves_inputs = True
+
+    def forward(self, x):
+        self.x = x
+        return backend.get_array_module().log1p(x)
+
+    def backward(self, gy):
+        return gy / (1 + self.x)
+
+
+def log1p(x):
+    return Log1p()(floating(x))
+
+
+def square(x):
+    """x * x (PyTorch's ``x.square()``), through ``pow``: dy/dx = 2x."""
+    return pow(x, 2)
 
 
 class Sqrt(Function):

@@ -8,6 +8,7 @@ dtypes is differentiable, a cast to an integer or bool dtype is not.
 """
 import numpy
 
+from minires import backend
 from minires.autograd import Function, Tensor
 
 DEFAULT_FLOAT = numpy.dtype(numpy.float32)      # PyTorch's default dtype, and minires's
@@ -27,22 +28,42 @@ class Cast(Function):
         return gy.astype(self.x_dtype)
 
 
-def to(input, dtype):
-    """``input`` in ``dtype`` (PyTorch's ``x.to(dtype)``): ``input`` itself if it is already.
+def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False):
+    """PyTorch's ``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)`` and ``x.to(other)``.
 
-    A cast to a floating dtype keeps the graph; one to an integer or bool dtype
-    gives a tensor without a gradient (e.g. ``(logits.argmax(1) == y).float()``).
+    ``input`` itself if nothing changes. A device must be the active backend's
+    (``backend.check_device``): minires keeps every array there, so moving to it
+    is a no-op (``non_blocking`` has nothing to do). A cast to a floating dtype
+    keeps the graph; one to an integer or bool dtype gives a tensor without a
+    gradient (e.g. ``(logits.argmax(1) == y).float()``). ``copy=True`` always copies.
     """
-    try:
-        dtype = numpy.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"to(): expected a dtype such as 'float64' or numpy.int64, got {dtype!r} "
-                        "(minires moves data between devices with set_backend, not to())") from None
-    if dtype == input.dtype:
-        return input
+    dtype, device = parse_to_arguments("to", args, dtype, device)
+    if device is not None:
+        backend.check_device(device, f"to({str(device)!r})")
+    if dtype is None or dtype == input.dtype:
+        return Tensor(input.data.copy(), requires_grad=input.requires_grad) if copy else input
     if dtype.kind == "f":
         return Cast(dtype)(input)
     return Tensor(input.data.astype(dtype))
+
+
+def parse_to_arguments(caller, args, dtype=None, device=None):
+    """(dtype as a numpy.dtype or None, device or None) from ``to``'s positional arguments:
+    a device, a dtype, both (device first), or a Tensor whose dtype to take."""
+    for value in args:
+        if isinstance(value, Tensor):
+            dtype = value.dtype
+        elif backend.is_device(value):
+            device = value
+        else:
+            dtype = value
+    if dtype is not None:
+        try:
+            dtype = numpy.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{caller}(): expected a dtype such as 'float64' or minires.int64, or a "
+                            f"device such as 'cpu', got {dtype!r}") from None
+    return dtype, device
 
 
 def floating(input):

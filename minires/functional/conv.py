@@ -21,10 +21,17 @@ G = 1 is the ordinary convolution (the axis then costs no copy); G = C is a
 depthwise convolution.
 """
 from minires import backend
-from minires.arguments import check_image_input, conv_padding, output_size, pair
+from minires.arguments import (
+    check_image_input,
+    check_int,
+    check_pair,
+    check_tensor,
+    conv_padding,
+    output_size,
+)
 from minires.autograd import Function
 from minires.functional.rows import column_sums, from_rows, to_rows
-from minires.functional.windows import pad_channels_last, scatter_windows
+from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images
 
 
 def im2col(x, kernel, stride, padding, dilation, extra, out_size, G):
@@ -164,6 +171,7 @@ def _matrix_view(weight, G):
     return channels_last.reshape(G, OC // G, KH * KW * Cg)                  # (G, OCg, KH*KW*Cg) view
 
 
+@unbatched_images
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """PyTorch's ``F.conv2d``.
 
@@ -178,21 +186,23 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns:
         (N, OC, OH, OW) with OH = (H + 2PH - DH(KH - 1) - 1) // SH + 1, OW likewise.
     """
+    check_tensor("conv2d", "input", input)
+    check_tensor("conv2d", "weight", weight, ndims=(4,))
     OC, Cg, KH, KW = weight.shape
+    groups = check_int("conv2d", "groups", groups, least=1)
     C = Cg * groups
 
     def name():
         return f"Conv2d({C}, {OC}, k={KH if KH == KW else (KH, KW)})"
-    if not isinstance(groups, int) or groups < 1 or OC % groups:
+    if OC % groups:
         raise ValueError(f"{name()}: groups must be a positive int dividing out_channels "
                          f"{OC}, got {groups!r}")
-    (SH, SW), (DH, DW) = pair(stride), pair(dilation)
-    if min(SH, SW) < 1 or min(DH, DW) < 1:
-        raise ValueError(f"{name()}: stride must be >= 1 and dilation >= 1, got "
-                         f"stride {(SH, SW)}, dilation {(DH, DW)}")
+    if bias is not None and tuple(check_tensor(name(), "bias", bias).shape) != (OC,):
+        raise ValueError(f"{name()}: bias must have shape ({OC},), got {tuple(bias.shape)}")
+    (SH, SW), (DH, DW) = check_pair(name(), "stride", stride, 1), check_pair(name(), "dilation", dilation, 1)
+    if not isinstance(padding, str):
+        padding = check_pair(name(), "padding", padding, 0)
     (PH, PW), (EH, EW) = conv_padding(name, padding, (KH, KW), (SH, SW), (DH, DW))
-    if min(PH, PW) < 0:
-        raise ValueError(f"{name()}: padding must be >= 0, got {(PH, PW)}")
     check_image_input(name, input, C, (DH * (KH - 1) + 1, DW * (KW - 1) + 1), (PH, PW), (EH, EW))
     N, C, H, W = input.shape
     OH, OW = output_size(H + EH, KH, SH, PH, DH), output_size(W + EW, KW, SW, PW, DW)

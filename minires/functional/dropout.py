@@ -12,7 +12,8 @@ large as the activation, per layer and step. It is seeded from the generator of
 changes), so a seed repeats a run; NumPy and CuPy draw different masks from it.
 """
 from minires import backend, seeding
-from minires.autograd import Function
+from minires.arguments import check_bool, check_number, check_tensor
+from minires.autograd import Function, refuse_write_to_copied_view
 
 
 class Dropout(Function):
@@ -38,13 +39,17 @@ def dropout(input, p=0.5, training=True, inplace=False):
     Returns:
         a Tensor of the input's shape (the input itself when not training or p is 0).
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    check_tensor("dropout", "input", input)
+    check_number("dropout", "p", p, low=0, high=1)
+    check_bool("dropout", "training", training)
+    check_bool("dropout", "inplace", inplace)
     if not training or p == 0:
         return input
     if inplace and input.requires_grad and input.creator is None:
         raise RuntimeError("dropout(inplace=True) on a leaf tensor that requires grad would "
                            "overwrite the values its gradient is for; use inplace=False")
+    if inplace:
+        refuse_write_to_copied_view("dropout(inplace=True)", input)
     xp = backend.get_array_module()
     keep = _generator().random(input.shape, dtype=xp.float32) >= p     # True with probability 1 - p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)

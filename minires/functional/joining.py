@@ -44,8 +44,13 @@ class Stack(Function):
 
 
 def _tensors(name, tensors):
-    if isinstance(tensors, Tensor) or not len(tensors):
-        raise TypeError(f"{name}(): expected a non-empty list or tuple of tensors")
+    if not isinstance(tensors, (list, tuple)) or not tensors:
+        raise TypeError(f"{name}(): tensors must be a non-empty list or tuple of tensors, got "
+                        f"{type(tensors).__name__}")
+    for index, tensor in enumerate(tensors):
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"{name}(): tensors[{index}] must be a Tensor, got "
+                            f"{type(tensor).__name__}")
     return promote(*tensors)
 
 
@@ -54,7 +59,7 @@ def cat(tensors, dim=0):
     tensors = _tensors("cat", tensors)
     if tensors[0].ndim == 0:
         raise ValueError("cat(): 0-d tensors have no dimension to join along; use stack()")
-    axis = wrap_dim(dim, tensors[0].ndim)
+    axis = wrap_dim(dim, tensors[0].ndim, "cat()")
     if len({t.shape[:axis] + t.shape[axis + 1:] for t in tensors}) > 1:
         raise ValueError(f"cat(): tensors must have the same shape except in dimension {dim}, "
                          f"got {[tuple(t.shape) for t in tensors]}")
@@ -67,4 +72,27 @@ def stack(tensors, dim=0):
     shapes = [tuple(t.shape) for t in tensors]
     if len(set(shapes)) > 1:
         raise ValueError(f"stack(): tensors must all have the same shape, got {shapes}")
-    return Stack(wrap_dim(dim, tensors[0].ndim + 1))(*tensors)
+    return Stack(wrap_dim(dim, tensors[0].ndim + 1, "stack()"))(*tensors)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """PyTorch's ``torch.split``: parts of ``split_size`` along ``dim`` (the last may be shorter), or
+    of the sizes in a list. Each part is ``tensor[..., start:stop]``, a view; gradients add up."""
+    axis = wrap_dim(dim, tensor.ndim, "split()")
+    size = tensor.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [min(step, size - start) for start in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != size:
+            raise ValueError(f"split(): sections {sizes} must add up to the size {size} of dimension {dim}")
+    ends = list(itertools.accumulate(sizes))
+    before = (slice(None),) * axis
+    return tuple(tensor[before + (slice(end - n, end),)] for n, end in zip(sizes, ends))
+
+
+def chunk(input, chunks, dim=0):
+    """PyTorch's ``torch.chunk``: at most ``chunks`` parts of ceil(size / chunks) along ``dim``."""
+    size = input.shape[wrap_dim(dim, input.ndim, "chunk()")]
+    return split(input, max(-(-size // chunks), 1), dim)

@@ -1,6 +1,8 @@
 """Matrix multiply and the fully connected layer's function, y = x W^T + b."""
 from minires import backend
+from minires.arguments import check_tensor
 from minires.autograd import Function
+from minires.errors import ShapeError
 from minires.functional.arithmetic import sum_to
 from minires.functional.rows import column_sums
 
@@ -34,8 +36,12 @@ class MatMul(Function):
 
 def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}; use * for a number")
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != k_b:
+        raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                         f"multiplied ({a.shape[-1]} columns against {k_b} rows)")
     return MatMul()(a, b)
 
 
@@ -68,10 +74,19 @@ def linear(input, weight, bias=None):
 
     input: (N, *, in) (or (in,)), weight: (out, in), bias: (out,) or None -> (N, *, out).
     """
+    check_tensor("linear", "input", input)
+    check_tensor("linear", "weight", weight, ndims=(2,))
+    out = weight.shape[0]
+    if bias is not None and (check_tensor("linear", "bias", bias).ndim == 0 or bias.shape[-1] != out
+                             or any(n != 1 for n in bias.shape[:-1])):
+        raise ValueError(f"Linear({weight.shape[1]}, {out}): bias must have shape ({out},) (or one "
+                         f"that broadcasts to it, as (1, {out})), got {tuple(bias.shape)}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"Linear({weight.shape[1]}, {weight.shape[0]}): expected input "
+        raise ShapeError(f"Linear({weight.shape[1]}, {weight.shape[0]}): expected input "
                          f"(N, {weight.shape[1]}), got {tuple(input.shape)}; any (*, "
                          f"{weight.shape[1]}) will do: the last dimension holds the features")
     if bias is None:
         return Linear()(input, weight)
-    return Linear()(input, weight, bias)
+    # a bias that broadcasts, (1, out), goes in as its (out,) view: the reshape's backward gives
+    # its gradient the bias's own shape back
+    return Linear()(input, weight, bias if bias.ndim == 1 else bias.reshape(out))

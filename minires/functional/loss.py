@@ -6,7 +6,10 @@ subtracting the row maximum first keeps exp() from overflowing.
 import numpy
 
 from minires import backend
+from minires.arguments import check_loss_arguments, check_tensor
 from minires.autograd import Function, Tensor
+from minires.functional import soft_targets
+from minires.functional.shaping import wrap_dim
 
 
 def _log_softmax(x, axis):
@@ -55,6 +58,8 @@ class LogSoftmax(Function):
 
 def log_softmax(input, dim=-1):
     """PyTorch's ``F.log_softmax`` along ``dim``."""
+    check_tensor("log_softmax", "input", input)
+    wrap_dim(dim, input.ndim, "log_softmax")
     return LogSoftmax(dim)(input)
 
 
@@ -140,7 +145,8 @@ def _mean_scale(gy, total):
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    """PyTorch's ``F.cross_entropy`` (class-index targets).
+    """PyTorch's ``F.cross_entropy``: class-index targets here; class probabilities and
+    (N, C, d1, ...) inputs in ``soft_targets.py``.
 
     Args:
         input: (N, K) Tensor of logits.
@@ -157,14 +163,21 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     Returns:
         a 0-d Tensor, the mean or sum of the losses, or their (N,) vector for "none".
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    check_tensor("cross_entropy", "input", input)
+    if isinstance(weight, str):
+        raise TypeError(f"cross_entropy: the third argument is weight, as in PyTorch, got "
+                        f"{weight!r}; pass reduction={weight!r} by keyword")
+    check_loss_arguments("cross_entropy", ignore_index, reduction, label_smoothing)
     if isinstance(target, Tensor):
         target = target.data
     elif not hasattr(target, "dtype"):
         target = numpy.asarray(target)
+    if soft_targets.is_probability_target(input, target):          # issue 17: functional/soft_targets.py
+        return soft_targets.cross_entropy_of_probabilities(input, target, weight, reduction, label_smoothing)
+    if input.ndim > 2:
+        return soft_targets.cross_entropy_per_position(cross_entropy, input, target, weight, reduction,
+                                                       ignore_index=ignore_index,
+                                                       label_smoothing=label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: expected input (N, K) logits, got {tuple(input.shape)}")
     N, K = input.shape
@@ -183,9 +196,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
 
 def _class_weights(weight, K, dtype):
     """The (K,) class weights as an array of the logits' dtype on the active backend."""
-    if isinstance(weight, str):
-        raise TypeError(f"cross_entropy: the third argument is weight, as in PyTorch, got "
-                        f"{weight!r}; pass reduction={weight!r} by keyword")
+    check_tensor("cross_entropy", "weight", weight, floating=False)
     weight = backend.to_device(weight.data if isinstance(weight, Tensor) else weight, dtype=dtype)
     if tuple(weight.shape) != (K,):
         raise ValueError(f"cross_entropy: weight must have one entry per class, shape ({K},), "

@@ -17,7 +17,7 @@ The pixels are the rows of an (M, C) matrix (see ``rows.py``), so every
 per-channel statistic is a column sum.
 """
 from minires import backend
-from minires.arguments import check_image_input
+from minires.arguments import check_image_input, check_number
 from minires.autograd import Function, Tensor
 from minires.functional.rows import (
     centred_square_sums,
@@ -179,10 +179,30 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     Returns:
         the input's shape.
     """
+    if not isinstance(input, Tensor) or input.dtype.kind != "f":
+        raise TypeError(f"batch_norm: input must be a floating-point Tensor, got "
+                        f"{getattr(input, 'dtype', type(input).__name__)}")
     shape = tuple(input.shape)
     layer = "BatchNorm1d" if len(shape) in (2, 3) else "BatchNorm2d"
-    C = next((len(v) for v in (weight, running_mean) if v is not None),
-             shape[1] if len(shape) in (2, 3, 4) else None)    # the layer's channels, if known
+    vectors = {"running_mean": running_mean, "running_var": running_var, "weight": weight,
+               "bias": bias}
+    for argument, value in vectors.items():
+        if value is not None and not hasattr(value, "shape"):
+            raise TypeError(f"{layer}: {argument} must be an array or a Tensor, got "
+                            f"{type(value).__name__}")
+        if value is not None and len(value.shape) != 1:
+            raise ValueError(f"{layer}: {argument} must be 1-D, (C,), got shape {tuple(value.shape)}")
+    # the layer's channels, so that the message blames what disagrees with them: the weight's,
+    # else the running statistics' if they agree, else the input's
+    statistics = {len(v) for v in (running_mean, running_var) if v is not None}
+    C = (len(weight) if weight is not None else statistics.pop() if len(statistics) == 1
+         else shape[1] if len(shape) in (2, 3, 4) else None)
+    # every check before the running statistics move: a call that raises changes nothing
+    check_number(layer, "eps", eps, low=0)
+    for argument, value in vectors.items():
+        if value is not None and tuple(value.shape) != (C,):
+            raise ValueError(f"{layer}({C}): {argument} must have shape ({C},), got "
+                             f"{tuple(value.shape)}")
     if layer == "BatchNorm1d":
         if shape[1] != C:
             raise ValueError(f"BatchNorm1d({C}): expected input (N, {C}) or (N, {C}, L), got {shape}")

@@ -1,4 +1,4 @@
-"""Max and average pooling over KH x KW windows; adaptive average pooling.
+"""Max and average pooling over KH x KW windows; max unpooling; adaptive average and max pooling.
 
 N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
 DH/DW dilation (max pooling only), OH/OW output size with
@@ -19,15 +19,24 @@ averages input rows floor(oh*H/OH) to ceil((oh+1)*H/OH) - 1, so its windows may
 differ in size and overlap; it loops over the OH*OW output pixels, each one slice.
 """
 from minires import backend
-from minires.arguments import check_image_input, output_size, pair
-from minires.autograd import Function
-from minires.functional.windows import pad_channels_last, scatter_windows, window
+from minires.arguments import (
+    check_bool,
+    check_image_input,
+    check_output_size,
+    check_pool_arguments,
+    check_tensor,
+    output_size,
+    pair,
+)
+from minires.autograd import Function, Tensor
+from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images, window
 
 
 class MaxPool2d(Function):
-    def __init__(self, kernel, stride, padding, dilation, extra, out_size):
+    def __init__(self, kernel, stride, padding, dilation, extra, out_size, keep_argmax=False):
         (self.KH, self.KW), (self.SH, self.SW), (self.PH, self.PW) = kernel, stride, padding
         (self.DH, self.DW), self.extra, (self.OH, self.OW) = dilation, extra, out_size
+        self.keep_argmax = keep_argmax      # for return_indices, also without a gradient
 
     def forward(self, x):
         xp = backend.get_array_module()
@@ -36,7 +45,8 @@ class MaxPool2d(Function):
         windows = [x_pad[window(DH * i, DW * j, self.SH, self.SW, OH, OW)]    # (N, OH, OW, C) views
                    for i in range(self.KH) for j in range(self.KW)]
         y = xp.empty(windows[0].shape, dtype=x.dtype)                  # (N, OH, OW, C)
-        if self.needs_input_grad[0]:            # evaluation needs no argmax
+        self.argmax = None
+        if self.needs_input_grad[0] or self.keep_argmax:    # evaluation needs no argmax
             # signed: CuPy's fusion types where(better, k, argmax) as a signed integer
             index_dtype = xp.int8 if self.KH * self.KW <= 128 else xp.int32
             self.argmax = xp.empty(y.shape, dtype=index_dtype)         # (N, OH, OW, C) offset k
@@ -88,19 +98,70 @@ def _add_where(gx_window, gy, argmax, k):
     gx_window += gy * (argmax == k)
 
 
+@unbatched_images
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """PyTorch's ``F.max_pool2d``: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
 
     dilation: the window reads every D-th pixel, spanning D(K - 1) + 1.
     ceil_mode: round OH and OW up (see the module's docstring); the extra
-    windows' missing pixels are -inf. ``return_indices`` is not supported.
+    windows' missing pixels are -inf. ``return_indices``: also the (N, C, OH, OW) int64
+    position h * W + w of each maximum in its (H, W) plane, as PyTorch (for ``max_unpool2d``).
     """
-    if return_indices:
-        raise ValueError("MaxPool2d: return_indices=True is not supported in minires")
     kernel, stride, padding, dilation, extra, out_size = _pool_arguments(
         "MaxPool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
-    return MaxPool2d(kernel, stride, padding, dilation, extra, out_size)(input)
+    function = MaxPool2d(kernel, stride, padding, dilation, extra, out_size, return_indices)
+    y = function(input)
+    return (y, _argmax_positions(function, input.shape)) if return_indices else y
+
+
+def _argmax_positions(function, x_shape):
+    """h * W + w of each window's maximum, from the kernel offset k = i * KW + j it was at:
+    h = oh * SH - PH + DH * i, w = ow * SW - PW + DW * j."""
+    xp = backend.get_array_module()
+    f = function
+    k = f.argmax.astype(xp.int64)                                       # (N, OH, OW, C)
+    oh = xp.arange(f.OH).reshape(1, f.OH, 1, 1)                         # (1, OH, 1, 1)
+    ow = xp.arange(f.OW).reshape(1, 1, f.OW, 1)                         # (1, 1, OW, 1)
+    h = oh * f.SH - f.PH + f.DH * (k // f.KW)                           # (N, OH, OW, C)
+    w = ow * f.SW - f.PW + f.DW * (k % f.KW)                            # (N, OH, OW, C)
+    return Tensor((h * x_shape[3] + w).transpose(0, 3, 1, 2))           # (N, C, OH, OW)
+
+
+class MaxUnpool2d(Function):
+    """The inverse of max pooling with indices: y is 0 but for x at the positions ``indices``.
+
+    x, indices: (N, C, OH, OW); y: (N, C, H, W). gx = gy read at those positions.
+    """
+
+    def __init__(self, indices, out_size):
+        self.indices, (self.H, self.W) = indices, out_size
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        N, C = x.shape[:2]
+        self.places = (xp.arange(N).reshape(N, 1, 1), xp.arange(C).reshape(1, C, 1),
+                       self.indices.reshape(N, C, -1))                 # (N, 1, 1), (1, C, 1), (N, C, OH*OW)
+        y = xp.zeros((N, C, self.H * self.W), dtype=x.dtype)            # (N, C, H*W)
+        y[self.places] = x.reshape(N, C, -1)
+        return y.reshape(N, C, self.H, self.W)                          # (N, C, H, W)
+
+    def backward(self, gy):
+        N, C = gy.shape[:2]
+        return gy.reshape(N, C, -1)[self.places].reshape(self.indices.shape)    # (N, C, OH, OW)
+
+
+@unbatched_images
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """PyTorch's ``F.max_unpool2d``: (N, C, OH, OW) -> (N, C, H, W) with H = (OH - 1) S - 2P + K
+    (or ``output_size``), each value put back where ``max_pool2d(return_indices=True)`` found it."""
+    (KH, KW), (PH, PW) = pair(kernel_size), pair(padding)
+    SH, SW = pair(kernel_size if stride is None else stride)
+    N, C, OH, OW = input.shape
+    H, W = ((OH - 1) * SH - 2 * PH + KH, (OW - 1) * SW - 2 * PW + KW) if output_size is None \
+        else tuple(output_size)[-2:]
+    index = indices.data if isinstance(indices, Tensor) else backend.to_device(indices)
+    return MaxUnpool2d(index, (H, W))(input)
 
 
 class AvgPool2d(Function):
@@ -145,21 +206,25 @@ def _add_scaled(gx_window, gy, scale):
     gx_window += gy * scale
 
 
+@unbatched_images
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+               count_include_pad=True, divisor_override=None):
     """PyTorch's ``F.avg_pool2d``: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
 
     Each window's sum is divided by the number of its pixels that lie inside the
     input and its padding (``count_include_pad=True``, KH*KW unless ``ceil_mode``
     runs a window past the right padding) or inside the input only
-    (``count_include_pad=False``).
+    (``count_include_pad=False``); or by ``divisor_override`` for every window.
     """
+    check_bool("AvgPool2d", "count_include_pad", count_include_pad)
     kernel, stride, padding, _, extra, (OH, OW) = _pool_arguments(
         "AvgPool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     N, C, H, W = input.shape
     rows = _window_sizes(H, kernel[0], stride[0], padding[0], OH, count_include_pad)
     columns = _window_sizes(W, kernel[1], stride[1], padding[1], OW, count_include_pad)
-    if set(rows) == {kernel[0]} and set(columns) == {kernel[1]}:
+    if divisor_override is not None:
+        scale = 1.0 / divisor_override
+    elif set(rows) == {kernel[0]} and set(columns) == {kernel[1]}:
         scale = 1.0 / (kernel[0] * kernel[1])       # every window whole: one number
     else:
         scale = backend.to_device([[[1.0 / (r * c)] for c in columns] for r in rows],
@@ -188,16 +253,12 @@ def _pool_arguments(layer, input, kernel_size, stride, padding, dilation, ceil_m
 
     ``extra`` is the padding ceil_mode's last window needs past the right (bottom) edge.
     """
-    kernel = pair(kernel_size)
-    stride = kernel if stride is None else pair(stride)
-    padding, dilation = pair(padding), pair(dilation)
+    check_tensor(layer, "input", input)
+    kernel, stride, padding, dilation = check_pool_arguments(layer, kernel_size, stride, padding,
+                                                             dilation, ceil_mode)
 
     def name():
         return f"{layer}(kernel_size={kernel_size}, stride={stride}, padding={padding})"
-    if min(stride) < 1 or min(dilation) < 1:
-        raise ValueError(f"{name()}: stride and dilation must be >= 1, got {stride}, {dilation}")
-    if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
-        raise ValueError(f"{name()}: padding must be at most half the kernel size")
     spans = [D * (K - 1) + 1 for D, K in zip(dilation, kernel)]
     H, W = tuple(input.shape)[-2:] if input.ndim >= 2 else (0, 0)   # other shapes: refused below
     out_size = [output_size(D1, K, S, P, D, ceil_mode)
@@ -236,6 +297,7 @@ class AdaptiveAvgPool2d(Function):
         return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
 
 
+@unbatched_images
 def adaptive_avg_pool2d(input, output_size):
     """PyTorch's ``F.adaptive_avg_pool2d``: (N, C, H, W) -> (N, C, OH, OW).
 
@@ -243,16 +305,68 @@ def adaptive_avg_pool2d(input, output_size):
     Output row oh is the mean of input rows [floor(oh*H/OH), ceil((oh+1)*H/OH)),
     columns likewise; (1, 1) is the mean over H and W.
     """
-    OH, OW = (output_size, output_size) if isinstance(output_size, int) else output_size
+    check_tensor("AdaptiveAvgPool2d", "input", input)
+    OH, OW = check_output_size("AdaptiveAvgPool2d", output_size)
 
     def name():
         return f"AdaptiveAvgPool2d(output_size={output_size})"
     check_image_input(name, input, None, (1, 1), (0, 0))
     N, C, H, W = input.shape
     OH, OW = H if OH is None else OH, W if OW is None else OW
-    if min(OH, OW) < 1:
-        raise ValueError(f"{name()}: output sizes must be >= 1, got {(OH, OW)}")
     return AdaptiveAvgPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
+
+
+class AdaptiveMaxPool2d(Function):
+    """The maximum of each adaptive window (see ``adaptive_avg_pool2d``); the gradient goes to
+    the first maximum of the window in row-major order, as PyTorch routes it."""
+
+    def __init__(self, rows, columns):
+        self.rows, self.columns = rows, columns     # [(start, end)] of each output row, column
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        x_nhwc = x.transpose(0, 2, 3, 1)                                    # (N, H, W, C)
+        N, H, W, C = x_nhwc.shape
+        y = xp.empty((N, len(self.rows), len(self.columns), C), dtype=x.dtype)  # (N, OH, OW, C)
+        self.winners = {}                                                   # (oh, ow) -> one-hot
+        for oh, (h0, h1) in enumerate(self.rows):
+            for ow, (w0, w1) in enumerate(self.columns):
+                pixels = x_nhwc[:, h0:h1, w0:w1, :].reshape(N, -1, C)       # (N, kh*kw, C)
+                first = pixels.argmax(axis=1)                               # (N, C) the first maximum
+                y[:, oh, ow, :] = xp.take_along_axis(pixels, first[:, None, :], axis=1)[:, 0, :]  # (N, C)
+                if self.needs_input_grad[0]:
+                    positions = xp.arange(pixels.shape[1]).reshape(1, -1, 1)    # (1, kh*kw, 1)
+                    self.winners[oh, ow] = positions == first[:, None, :]       # (N, kh*kw, C)
+        self.x_shape = x.shape
+        return y.transpose(0, 3, 1, 2)                                      # (N, C, OH, OW)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        N, C, H, W = self.x_shape
+        gy_nhwc = gy.transpose(0, 2, 3, 1)                                  # (N, OH, OW, C)
+        gx = xp.zeros((N, H, W, C), dtype=gy.dtype)                         # (N, H, W, C)
+        for oh, (h0, h1) in enumerate(self.rows):
+            for ow, (w0, w1) in enumerate(self.columns):
+                share = self.winners[oh, ow] * gy_nhwc[:, oh, ow, None, :]      # (N, kh*kw, C)
+                gx[:, h0:h1, w0:w1, :] += share.reshape(N, h1 - h0, w1 - w0, C)  # overlaps add up
+        return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
+
+
+@unbatched_images
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """PyTorch's ``F.adaptive_max_pool2d``: (N, C, H, W) -> (N, C, OH, OW), the maximum of each
+    of adaptive_avg_pool2d's windows. ``return_indices`` is not supported."""
+    if return_indices:
+        raise ValueError("adaptive_max_pool2d(): return_indices=True is not supported in minires")
+    check_tensor("AdaptiveMaxPool2d", "input", input)
+    OH, OW = check_output_size("AdaptiveMaxPool2d", output_size)
+
+    def name():
+        return f"AdaptiveMaxPool2d(output_size={output_size})"
+    check_image_input(name, input, None, (1, 1), (0, 0))
+    N, C, H, W = input.shape
+    OH, OW = H if OH is None else OH, W if OW is None else OW
+    return AdaptiveMaxPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
 
 
 def _adaptive_windows(size, out):

@@ -1,4 +1,5 @@
-"""Reductions over dimensions: sum, mean, max and min (amax, amin), argmax and argmin, all, any.
+"""Reductions over dimensions: sum, mean, var and std, max and min (amax, amin), argmax and
+argmin, all, any.
 
 Each takes PyTorch's ``dim=`` / ``keepdim=`` or NumPy's ``axis=`` / ``keepdims=``;
 ``dim`` may be an int or a tuple of ints. A reduction's gradient has the
@@ -11,7 +12,8 @@ pair ``(values, indices)``, as in the accuracy idiom
     _, predicted = logits.max(1)                 # (N,) class indices
     correct = (predicted == labels).sum().item()
 
-``x.max(axis=1)`` keeps NumPy's meaning, the values alone (PyTorch's ``amax``).
+``axis`` is another name for ``dim`` (as in PyTorch): ``x.max(axis=1)`` is the
+pair too; ``amax`` gives the values alone.
 """
 from collections import namedtuple
 
@@ -19,6 +21,7 @@ import numpy
 
 from minires import backend
 from minires.autograd import Function, Tensor
+from minires.functional.shaping import wrap_dim
 
 
 def _axis(dim, keepdim, axis, keepdims):
@@ -34,7 +37,7 @@ def _axis(dim, keepdim, axis, keepdims):
 
 def _restore_reduced_axes(gy, x_shape, axis, keepdims):
     """Reshape a reduction's gradient so it broadcasts against the input again."""
-    if keepdims or axis is None:
+    if keepdims or axis is None or not x_shape:     # a 0-d input: dim 0 or -1 is the element
         return gy.reshape((1,) * len(x_shape)) if axis is None else gy
     axes = (axis,) if isinstance(axis, int) else axis
     shape = list(x_shape)
@@ -70,8 +73,138 @@ def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
         raise RuntimeError(f"mean() of a {input.dtype} tensor: PyTorch needs a floating dtype "
                            "here too; convert first, e.g. x.float().mean()")
     total = Sum(*_axis(dim, keepdim, axis, keepdims))(input)
-    count = input.numel() // total.numel()
-    return total * (1.0 / count)
+    count = input.numel() // total.numel() if total.numel() else 0
+    return total * (1.0 / count if count else float("nan"))     # over no elements: nan, as PyTorch
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """PyTorch's ``x.var``: sum((x - mean)^2) / (n - correction) over ``dim`` (all by default).
+
+    ``correction`` is 1 unless given (Bessel's, the unbiased estimate); ``unbiased=False``
+    means 0. Built from sum and mean, so its gradient is theirs:
+    d var / dx_i = 2 (x_i - mean) / (n - correction). n - correction <= 0 gives inf or nan.
+    """
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    deviation = input - mean(input, dim, keepdim=True)
+    total = sum(deviation * deviation, dim, keepdim)
+    n = input.numel() // total.numel() if total.numel() else 0
+    return total * (1.0 / (n - correction) if n > correction else float("inf"))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """The square root of ``var`` (same arguments)."""
+    return var(input, dim, unbiased, keepdim, correction=correction) ** 0.5
+
+
+class Prod(Function):
+    """The product over ``axis`` (one int, or all elements for None).
+
+    gx_i = gy * (the product of all the others), computed as the product of those
+    before i times that of those after i (exclusive cumulative products), so a zero
+    among the x_j needs no division by it.
+    """
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x = x
+        return x.prod(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        x = self.x.reshape(-1) if self.axis is None else self.x
+        axis = 0 if self.axis is None else self.axis
+        K = x.shape[axis]
+
+        def part(a, start, stop):           # a[..., start:stop, ...] along axis
+            return a[(slice(None),) * axis + (slice(start, stop),)]
+        one = xp.ones_like(part(x, 0, 1))                                   # (.., 1, ..)
+        before = part(xp.cumprod(xp.concatenate([one, x], axis=axis), axis=axis), 0, K)  # x_0 .. x_(i-1)
+        reversed_after = xp.cumprod(xp.flip(xp.concatenate([x, one], axis=axis), axis), axis=axis)
+        after = xp.flip(part(reversed_after, 0, K), axis)                   # x_(i+1) .. x_(K-1)
+        gy = _restore_reduced_axes(gy, self.x.shape, self.axis, self.keepdims)
+        return gy * (before * after).reshape(self.x.shape)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """PyTorch's ``torch.prod``: over one dimension ``dim``, or all elements; integers as int64."""
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input.dtype.kind in "biu":
+        input = input.to(numpy.int64)
+    if dim is not None and input.ndim:
+        dim = wrap_dim(dim, input.ndim, "prod()")
+    return Prod(None if not input.ndim else dim, keepdim)(input)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, stably: m + log(sum(exp(x - m))) with m the maximum.
+
+    The maximum is a constant here: the result does not depend on it, so neither does
+    the gradient (softmax(x) along dim).
+    """
+    shift = Tensor(input.data.max(axis=_axis(dim, False, None, None)[0], keepdims=True))
+    xp = backend.get_array_module()
+    shift = Tensor(xp.where(xp.isfinite(shift.data), shift.data, 0))     # all -inf: no shift
+    total = sum((input - shift).exp(), dim, keepdim=True).log() + shift
+    return total if keepdim else total.squeeze(dim)
+
+
+class CumSum(Function):
+    """y_i = x_0 + ... + x_i along ``axis``; gx_i = gy_i + ... + gy_last (the reversed cumsum)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return x.cumsum(axis=self.axis, dtype=numpy.int64 if x.dtype.kind in "biu" else None)
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        return xp.flip(xp.flip(gy, self.axis).cumsum(axis=self.axis), self.axis)
+
+
+def cumsum(input, dim):
+    """PyTorch's ``torch.cumsum`` along ``dim``; integers sum as int64."""
+    return CumSum(wrap_dim(dim, input.ndim, "cumsum()"))(input)
+
+
+class Norm2(Function):
+    """y = sqrt(sum x^2) over ``axis``; gx = gy * x / y, and 0 where y = 0 (as PyTorch)."""
+    saves_inputs = True
+    saves_output = True
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        xp = backend.get_array_module()
+        self.x = x
+        self.y = xp.sqrt((x * x).sum(axis=self.axis, keepdims=True))
+        return self.y if self.keepdims else (self.y.reshape(()) if self.axis is None
+                                             else self.y.squeeze(axis=self.axis))
+
+    def backward(self, gy):
+        xp = backend.get_array_module()
+        gy = _restore_reduced_axes(gy, self.x.shape, self.axis, self.keepdims)
+        safe = xp.where(self.y == 0, 1, self.y)
+        return xp.where(self.y == 0, 0, gy * self.x / safe).astype(gy.dtype)
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """PyTorch's ``x.norm(p, dim)``: the p-norm of the flattened tensor, or along ``dim``.
+
+    p = 2 (or "fro"): sqrt(sum x^2), gradient 0 at 0; p = inf: max |x|; other p:
+    (sum |x|^p)^(1/p), built from the differentiable parts.
+    """
+    axis = _axis(dim, keepdim, None, None)[0]
+    if p in ("fro", 2, 2.0):
+        return Norm2(axis, keepdim)(input)
+    if p == float("inf"):
+        return amax(input.abs(), dim, keepdim)
+    return sum(input.abs() ** p, dim, keepdim) ** (1.0 / p)
 
 
 class Max(Function):
@@ -153,18 +286,20 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])    # torch.re
 def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """``x.max()``: the maximum (0-d). ``x.max(dim)``: ``(values, indices)`` along ``dim``.
 
-    ``axis=`` gives the values alone, as NumPy's ``max`` (and PyTorch's ``amax``).
+    ``axis`` and ``keepdims`` are other names for ``dim`` and ``keepdim``, as in PyTorch.
     """
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     if dim is None:
-        return amax(input, None, keepdim, axis=axis, keepdims=keepdims)
-    return _pick(argmax, input, *_axis(dim, keepdim, axis, keepdims))
+        return amax(input, None, keepdim)
+    return _pick(argmax, input, dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """``x.min()``: the minimum (0-d). ``x.min(dim)``: ``(values, indices)`` along ``dim``."""
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     if dim is None:
-        return amin(input, None, keepdim, axis=axis, keepdims=keepdims)
-    return _pick(argmin, input, *_axis(dim, keepdim, axis, keepdims))
+        return amin(input, None, keepdim)
+    return _pick(argmin, input, dim, keepdim)
 
 
 def _pick(arg, input, dim, keepdim):
@@ -185,11 +320,13 @@ def argmin(input, dim=None, keepdim=False):
     return Tensor(input.data.argmin(axis=dim, keepdims=keepdim))
 
 
-def all(input, dim=None, keepdim=False):
-    """Whether every element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+def all(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Whether every element (along ``dim``, an int or a tuple) is nonzero: a bool tensor, no gradient."""
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     return Tensor(input.data.all(axis=dim, keepdims=keepdim))
 
 
-def any(input, dim=None, keepdim=False):
-    """Whether some element (along ``dim``) is nonzero: a bool tensor, no gradient."""
+def any(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Whether some element (along ``dim``, an int or a tuple) is nonzero: a bool tensor, no gradient."""
+    dim, keepdim = _axis(dim, keepdim, axis, keepdims)
     return Tensor(input.data.any(axis=dim, keepdims=keepdim))

@@ -17,8 +17,11 @@ def to_rows(x):
 
 
 def from_rows(rows, N, H, W):
-    """(N*H*W, C) -> (N, C, H, W), a view whose memory stays channels-last."""
-    return rows.reshape(N, H, W, -1).transpose(0, 3, 1, 2)    # (N, C, H, W)
+    """(N*H*W, C) -> (N, C, H, W), a view whose memory stays channels-last.
+
+    C is spelled out rather than -1: an empty batch (N = 0) has no size to infer it from.
+    """
+    return rows.reshape(N, H, W, rows.shape[1]).transpose(0, 3, 1, 2)    # (N, C, H, W)
 
 
 def column_sums(rows, out=None):

@@ -7,8 +7,24 @@ way only, autograd -> functional (DeZero's ``setup_variable`` does the same).
 """
 import numpy
 
+from minires import backend
 from minires.autograd import Tensor
-from minires.functional import activation, arithmetic, casting, comparison, linear, loss, reduction, shaping
+from minires.functional import (
+    activation,
+    arithmetic,
+    casting,
+    comparison,
+    inplace,
+    joining,
+    linear,
+    loss,
+    ordering,
+    reduction,
+    rounding,
+    selection,
+    shaping,
+    trigonometry,
+)
 
 
 def _shape(shape):
@@ -39,6 +55,40 @@ Tensor.exp = arithmetic.exp
 Tensor.log = arithmetic.log
 Tensor.sqrt = arithmetic.sqrt
 Tensor.clamp = Tensor.clip = arithmetic.clamp
+Tensor.log1p = arithmetic.log1p
+Tensor.square = arithmetic.square
+Tensor.maximum = selection.maximum
+Tensor.minimum = selection.minimum
+Tensor.where = lambda self, condition, other: selection.where(condition, self, other)
+Tensor.masked_fill = selection.masked_fill
+Tensor.gather = selection.gather
+Tensor.index_select = selection.index_select
+Tensor.scatter = selection.scatter
+Tensor.scatter_add = selection.scatter_add
+Tensor.sort = ordering.sort
+Tensor.argsort = ordering.argsort
+Tensor.topk = ordering.topk
+Tensor.sin = trigonometry.sin
+Tensor.cos = trigonometry.cos
+Tensor.floor = rounding.floor
+Tensor.ceil = rounding.ceil
+Tensor.round = rounding.round
+Tensor.sign = rounding.sign
+Tensor.__floordiv__ = rounding.floor_divide
+Tensor.__rfloordiv__ = lambda self, other: rounding.floor_divide(other, self)
+Tensor.__mod__ = Tensor.remainder = rounding.remainder
+Tensor.__rmod__ = lambda self, other: rounding.remainder(other, self)
+
+# in place (functional/inplace.py): each returns the tensor itself
+Tensor.add_ = inplace.add_
+Tensor.sub_ = inplace.sub_
+Tensor.mul_ = inplace.mul_
+Tensor.div_ = inplace.div_
+Tensor.clamp_ = Tensor.clip_ = inplace.clamp_
+Tensor.fill_ = inplace.fill_
+Tensor.zero_ = inplace.zero_
+Tensor.copy_ = inplace.copy_
+Tensor.bernoulli_ = inplace.bernoulli_
 Tensor.__matmul__ = linear.matmul
 Tensor.__rmatmul__ = lambda self, other: linear.matmul(other, self)
 
@@ -64,9 +114,25 @@ Tensor.unsqueeze = shaping.unsqueeze
 Tensor.transpose = _transpose
 Tensor.permute = lambda self, *dims: shaping.transpose(self, _shape(dims))
 Tensor.T = property(lambda self: shaping.transpose(self, None))
+Tensor.expand = lambda self, *sizes: shaping.expand(self, _shape(sizes))
+Tensor.expand_as = lambda self, other: shaping.expand(self, other.shape)
+Tensor.repeat = lambda self, *sizes: shaping.repeat(self, _shape(sizes))
+Tensor.clone = shaping.clone
+Tensor.split = joining.split
+Tensor.chunk = joining.chunk
+Tensor.flip = lambda self, *dims: shaping.flip(self, _shape(dims))
+Tensor.roll = shaping.roll
+Tensor.tril = shaping.tril
+Tensor.triu = shaping.triu
 
 Tensor.sum = reduction.sum
 Tensor.mean = reduction.mean
+Tensor.var = reduction.var
+Tensor.std = reduction.std
+Tensor.prod = reduction.prod
+Tensor.logsumexp = reduction.logsumexp
+Tensor.cumsum = reduction.cumsum
+Tensor.norm = reduction.norm
 Tensor.max = reduction.max
 Tensor.min = reduction.min
 Tensor.amax = reduction.amax
@@ -77,6 +143,9 @@ Tensor.all = reduction.all
 Tensor.any = reduction.any
 
 Tensor.to = casting.to
+Tensor.device = property(lambda self: backend.active_device())
+Tensor.cpu = lambda self: casting.to(self, "cpu")
+Tensor.cuda = lambda self, device=None: casting.to(self, "cuda" if device is None else device)
 Tensor.float = lambda self: casting.to(self, numpy.float32)
 Tensor.double = lambda self: casting.to(self, numpy.float64)
 Tensor.long = lambda self: casting.to(self, numpy.int64)

@@ -22,6 +22,8 @@ windows (``scatter_windows``). A dilated kernel reads offset (i, j) at
 N batch, C channels, H/W input size, KH/KW kernel, SH/SW stride, PH/PW padding,
 DH/DW dilation, EH/EW extra padding at the bottom/right only, OH/OW output size.
 """
+import functools
+
 from minires import backend
 
 
@@ -77,3 +79,15 @@ def scatter_windows(add_window_gradient, x_shape, kernel, stride, padding, OH, O
         for j in range(KW):
             add_window_gradient(gx_pad[window(DH * i, DW * j, SH, SW, OH, OW)], i, j)  # (N, OH, OW, C)
     return gx_pad[:, PH:PH + H, PW:PW + W, :].transpose(0, 3, 1, 2)        # (N, C, H, W)
+
+
+def unbatched_images(function):
+    """Let ``function`` of an (N, C, H, W) batch also take one (C, H, W) image, as PyTorch's
+    convolutions and poolings do: the image goes through as a batch of one, and the result
+    comes back without the batch dimension."""
+    @functools.wraps(function)
+    def batched(input, *args, **kwargs):
+        if getattr(input, "ndim", None) != 3:        # the function's own checks see anything else
+            return function(input, *args, **kwargs)
+        return function(input.unsqueeze(0), *args, **kwargs).squeeze(0)     # (C, OH, OW)
+    return batched

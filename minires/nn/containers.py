@@ -1,8 +1,9 @@
-"""Containers that hold other modules without a forward of their own: ModuleList, and Identity.
+"""Containers that hold other modules without a forward of their own: ModuleList, ModuleDict,
+ParameterList, and Identity.
 
 (``Sequential``, which also calls its children in order, lives in ``layers.py``.)
 """
-from minires.nn.module import Module
+from minires.nn.module import Module, Parameter
 
 
 class ModuleList(Module):
@@ -34,6 +35,7 @@ class ModuleList(Module):
         return list(self._modules.values())[index]
 
     def __setitem__(self, index, module):
+        _check_modules("ModuleList", [module])
         modules = list(self._modules.values())
         modules[index] = module
         self._renumber(modules)
@@ -54,11 +56,17 @@ class ModuleList(Module):
 
     def append(self, module):
         """Add ``module`` at the end; returns self."""
+        _check_modules("ModuleList.append", [module])
         setattr(self, str(len(self)), module)
         return self
 
     def extend(self, modules):
-        """Add each of ``modules`` at the end; returns self."""
+        """Add each of ``modules`` at the end (all checked first); returns self."""
+        if isinstance(modules, Module) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"ModuleList: modules must be an iterable of Modules, got "
+                            f"{type(modules).__name__}")
+        modules = list(modules)
+        _check_modules("ModuleList", modules)
         for module in modules:
             self.append(module)
         return self
@@ -88,3 +96,90 @@ class Identity(Module):
 
     def __repr__(self):
         return "Identity()"
+
+
+def _check_modules(where, modules):
+    for index, module in enumerate(modules):
+        if not isinstance(module, Module):
+            raise TypeError(f"{where}: modules[{index}] must be a Module, got {type(module).__name__}")
+
+
+class ModuleDict(Module):
+    """Modules registered under string keys, in insertion order, as PyTorch's ``nn.ModuleDict``.
+
+        self.heads = nn.ModuleDict({"class": nn.Linear(8, 10), "box": nn.Linear(8, 4)})
+        logits = self.heads["class"](x)
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        setattr(self, key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+        del self.__dict__[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        """Add (key, module) pairs from a dict or an iterable of pairs."""
+        for key, module in (modules.items() if hasattr(modules, "items") else modules):
+            self[key] = module
+
+    def __repr__(self):
+        lines = [f"  ({key}): {module!r}" for key, module in self._modules.items()]
+        return "ModuleDict(\n" + "\n".join(lines) + "\n)" if lines else "ModuleDict()"
+
+
+class ParameterList(Module):
+    """Parameters registered as "0", "1", ..., as PyTorch's ``nn.ParameterList``; keys read
+    ``scales.0``. A Tensor that is not a Parameter becomes one."""
+
+    def __init__(self, values=()):
+        super().__init__()
+        for value in values:
+            self.append(value)
+
+    def append(self, value):
+        setattr(self, str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def __getitem__(self, index):
+        return list(self._parameters.values())[index]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __repr__(self):
+        return f"ParameterList({len(self)} parameters)"

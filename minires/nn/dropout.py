@@ -1,5 +1,6 @@
 """Dropout as a module: active in training mode, the identity in evaluation mode."""
 from minires import functional as F
+from minires.arguments import check_bool, check_number
 from minires.nn.module import Module
 
 
@@ -11,9 +12,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = p, inplace
+        self.p = check_number("Dropout", "p", p, low=0, high=1)
+        self.inplace = check_bool("Dropout", "inplace", inplace)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.inplace)

@@ -39,6 +39,24 @@ def ones_(tensor):
     return constant_(tensor, 1)
 
 
+def calculate_gain(nonlinearity, param=None):
+    """PyTorch's recommended gain for a nonlinearity: 1 for linear ones, sqrt(2) for relu,
+    sqrt(2 / (1 + a^2)) for leaky_relu of slope a (0.01 by default), 5/3 for tanh, 3/4 for selu."""
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                        "conv_transpose3d", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope * slope))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain(): unsupported nonlinearity {nonlinearity!r}")
+
+
 def xavier_uniform_(tensor, gain=1.0):
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
     fan_in, fan_out = _fans(tensor)
@@ -46,11 +64,43 @@ def xavier_uniform_(tensor, gain=1.0):
     return uniform_(tensor, -bound, bound)
 
 
-def kaiming_uniform_(tensor, a=0.0):
-    """U(-b, b) with b = sqrt(6 / ((1 + a^2) fan_in)) (He et al., 2015; leaky-ReLU slope a)."""
-    fan_in, _ = _fans(tensor)
-    bound = math.sqrt(6.0 / ((1 + a * a) * fan_in))
+def xavier_normal_(tensor, gain=1.0):
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity):
+    """gain / sqrt(fan), the fan chosen by ``mode`` ("fan_in" keeps the forward's variance,
+    "fan_out" the backward's)."""
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"kaiming init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _fans(tensor)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """U(-b, b) with b = sqrt(3) * gain / sqrt(fan) (He et al., 2015); for the default leaky
+    ReLU of slope a, b = sqrt(6 / ((1 + a^2) fan_in))."""
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """N(0, std^2) with std = gain / sqrt(fan) (He et al., 2015); e.g. ``mode="fan_out",
+    nonlinearity="relu"`` as torchvision's ResNets."""
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """N(mean, std^2) restricted to [a, b]: draws outside are drawn again."""
+    values = init_generator().normal(mean, std, size=tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = init_generator().normal(mean, std, size=int(outside.sum()))
+        outside = (values < a) | (values > b)
+    tensor.data[...] = backend.to_device(values, dtype=tensor.dtype)
+    return tensor
 
 
 def default_layer_init_(weight, bias):
@@ -63,3 +113,10 @@ def default_layer_init_(weight, bias):
     if bias is not None:
         bound = 1.0 / math.sqrt(_fans(weight)[0])
         uniform_(bias, -bound, bound)
+
+
+def normal_(tensor, mean=0.0, std=1.0):
+    """Fill with N(mean, std^2)."""
+    values = init_generator().normal(mean, std, size=tensor.shape)
+    tensor.data[...] = backend.to_device(values, dtype=tensor.dtype)
+    return tensor

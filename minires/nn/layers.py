@@ -8,7 +8,18 @@ import numpy
 
 from minires import backend
 from minires import functional as F
-from minires.arguments import conv_padding, pair
+from minires.arguments import (
+    check_bool,
+    check_int,
+    check_loss_arguments,
+    check_number,
+    check_output_size,
+    check_pair,
+    check_pool_arguments,
+    check_tensor,
+    conv_padding,
+    pair,
+)
 from minires.nn import init
 from minires.nn.module import Module, Parameter
 
@@ -32,16 +43,23 @@ class Conv2d(Module):
 
         def name():
             return f"Conv2d({in_channels}, {out_channels}, kernel_size={kernel_size})"
+        where = name()
+        in_channels = check_int(where, "in_channels", in_channels, least=1)
+        out_channels = check_int(where, "out_channels", out_channels, least=1)
         if padding_mode != "zeros":
             raise ValueError(f"{name()}: padding_mode={padding_mode!r} is not supported; "
                              f"minires pads with zeros only (padding_mode='zeros')")
-        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+        groups = check_int(where, "groups", groups, least=1)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name()}: groups must be a positive int dividing in_channels and "
                              f"out_channels, got groups={groups!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.dilation = pair(kernel_size), pair(stride), pair(dilation)
-        self.padding = padding if isinstance(padding, str) else pair(padding)
+        self.kernel_size = check_pair(where, "kernel_size", kernel_size, 1)
+        self.stride = check_pair(where, "stride", stride, 1)
+        self.dilation = check_pair(where, "dilation", dilation, 1)
+        self.padding = padding if isinstance(padding, str) else check_pair(where, "padding", padding, 0)
         self.padding_mode = padding_mode
+        check_bool(where, "bias", bias)
         # refuse 'same' with a stride, or an unknown padding, now rather than at the first call
         conv_padding(name, self.padding, self.kernel_size, self.stride, self.dilation)
         KH, KW = self.kernel_size
@@ -66,11 +84,42 @@ class Conv2d(Module):
                 f"stride={self.stride}{options})")     # as PyTorch's
 
 
+class ConvTranspose2d(Module):
+    """(N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H - 1)S - 2P + D(K - 1) + A + 1.
+
+    PyTorch's arguments in PyTorch's order (``output_padding`` A 6th, ``dilation`` 9th);
+    weight (in_channels, out_channels / groups, KH, KW), initialised as PyTorch's.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1):
+        super().__init__()
+        KH, KW = pair(kernel_size)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (KH, KW)
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.groups, self.dilation = groups, dilation
+        self.weight = _empty_parameter(in_channels, out_channels // groups, KH, KW)
+        self.bias = _empty_parameter(out_channels) if bias else None
+        init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, x):
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def __repr__(self):
+        return (f"ConvTranspose2d({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size}, stride={self.stride})")
+
+
 class Linear(Module):
     """(N, in_features) -> (N, out_features)."""
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        where = f"Linear({in_features!r}, {out_features!r})"
+        in_features = check_int(where, "in_features", in_features, least=1)
+        out_features = check_int(where, "out_features", out_features, least=1)
+        check_bool(where, "bias", bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty_parameter(out_features, in_features)
         self.bias = _empty_parameter(out_features) if bias else None
@@ -95,6 +144,13 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
+        where = f"{type(self).__name__}({num_features!r})"
+        num_features = check_int(where, "num_features", num_features, least=1)
+        check_number(where, "eps", eps, low=0)
+        if momentum is not None:
+            check_number(where, "momentum", momentum, low=0, high=1)
+        check_bool(where, "affine", affine)
+        check_bool(where, "track_running_stats", track_running_stats)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -144,7 +200,7 @@ class BatchNorm1d(_BatchNorm):
 class ReLU(Module):
     def __init__(self, inplace=False):
         super().__init__()
-        self.inplace = inplace
+        self.inplace = check_bool("ReLU", "inplace", inplace)
 
     def forward(self, x):
         return F.relu(x, self.inplace)
@@ -156,25 +212,53 @@ class ReLU(Module):
 class MaxPool2d(Module):
     """Maximum over each window: (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel.
 
-    PyTorch's arguments in PyTorch's order; ``return_indices`` is not supported.
+    PyTorch's arguments in PyTorch's order; ``return_indices=True`` also gives the positions
+    of the maxima, for ``MaxUnpool2d``.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        if return_indices:
-            raise ValueError("MaxPool2d: return_indices=True is not supported in minires")
+        check_pool_arguments("MaxPool2d", kernel_size, stride, padding, dilation, ceil_mode)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
+        self.dilation, self.ceil_mode, self.return_indices = dilation, ceil_mode, return_indices
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)
+                            self.ceil_mode, self.return_indices)
 
     def __repr__(self):
         return (f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}"
                 f"{_options(dilation=(self.dilation, 1), ceil_mode=(self.ceil_mode, False))})")
+
+
+class AdaptiveMaxPool2d(Module):
+    """(N, C, H, W) -> (N, C, OH, OW): the maximum of each adaptive window."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size)
+
+    def __repr__(self):
+        return f"AdaptiveMaxPool2d(output_size={self.output_size})"
+
+
+class MaxUnpool2d(Module):
+    """(N, C, OH, OW) and the indices of ``MaxPool2d(return_indices=True)`` -> (N, C, H, W)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def __repr__(self):
+        return f"MaxUnpool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
 
 
 class AvgPool2d(Module):
@@ -184,14 +268,18 @@ class AvgPool2d(Module):
     padding, False by those in the input only.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
+        check_pool_arguments("AvgPool2d", kernel_size, stride, padding, 1, ceil_mode)
+        check_bool("AvgPool2d", "count_include_pad", count_include_pad)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
+                            self.count_include_pad, self.divisor_override)
 
     def __repr__(self):
         options = _options(ceil_mode=(self.ceil_mode, False),
@@ -208,6 +296,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
+        check_output_size("AdaptiveAvgPool2d", output_size)
         self.output_size = output_size
 
     def forward(self, x):
@@ -220,13 +309,43 @@ class AdaptiveAvgPool2d(Module):
 class Flatten(Module):
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = check_int("Flatten", "start_dim", start_dim)
+        self.end_dim = check_int("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
         return F.flatten(x, self.start_dim, self.end_dim)
 
     def __repr__(self):
         return "Flatten()"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size`` (Flatten's inverse): (N, 784) -> (N, 1, 28, 28)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+
+    def __repr__(self):
+        return f"Unflatten(dim={self.dim}, unflattened_size={self.unflattened_size})"
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling of (N, C, H, W) by an integer ``scale_factor``: see F.interpolate."""
+
+    def __init__(self, scale_factor=2, mode="nearest"):
+        super().__init__()
+        self.scale_factor, self.mode = scale_factor, mode
+
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
+
+    def __repr__(self):
+        return f"Upsample(scale_factor={self.scale_factor}, mode={self.mode!r})"
 
 
 class Sequential(Module):
@@ -238,6 +357,11 @@ class Sequential(Module):
             named = modules[0].items()
         else:
             named = ((str(index), module) for index, module in enumerate(modules))
+        named = list(named)
+        for name, module in named:      # all checked before any is added
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: module {name} must be a Module, got "
+                                f"{type(module).__name__}")
         for name, module in named:
             setattr(self, name, module)
 
@@ -266,7 +390,9 @@ class CrossEntropyLoss(Module):
 
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__()
+        check_loss_arguments("CrossEntropyLoss", ignore_index, reduction, label_smoothing)
         if weight is not None:
+            check_tensor("CrossEntropyLoss", "weight", weight, ndims=(1,))
             self.register_buffer("weight", weight)
         else:
             self.weight = None

@@ -6,10 +6,16 @@ registered with ``register_buffer``. ``state_dict`` walks the tree the way
 PyTorch does (own parameters, own buffers, then each child under its name), so
 keys like ``layer1.0.weight`` and array shapes match PyTorch's one to one.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
+
+import numpy
 
 from minires import backend
 from minires.autograd import Tensor
+from minires.errors import StateDictError
+from minires.functional.casting import parse_to_arguments
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -35,18 +41,27 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                "before assigning attributes")
         is_buffer = name in self._buffers and isinstance(value, Tensor)
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        if is_buffer:               # a new value for a buffer stays a buffer
-            self._buffers[name] = value
-        elif isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        registry = (self._buffers if is_buffer else self._parameters if isinstance(value, Parameter)
+                    else self._modules if isinstance(value, Module) else None)
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
+        if registry is not None:    # a new value for a name keeps its place in state_dict, as in PyTorch
+            registry[name] = value
         # also a plain attribute, so reading self.weight costs no lookup through the registries
         object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):        # only called when normal lookup fails
+    def __getattr__(self, name):
+        """A registered parameter, buffer or submodule by name.
+
+        Python calls this only when the normal lookup fails, but PyTorch code also
+        calls it directly, to fetch what it registered under a computed name:
+        ``self.__setattr__('level_%d' % i, block)``, then ``self.__getattr__('level_%d' % i)``.
+        """
+        for registry in ("_parameters", "_buffers", "_modules"):
+            found = self.__dict__.get(registry, {})
+            if name in found:
+                return found[name]
         raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def register_buffer(self, name, value):
@@ -77,16 +92,35 @@ class Module:
         return _HookHandle(self._forward_hooks, hook)
 
     # --- walking the tree ------------------------------------------------------------
-    def named_modules(self, prefix=""):
+    # Each walk lists every module, parameter and buffer once, under the first name it is
+    # reached by (a block or a weight shared by two paths, tied weights), as PyTorch does, so
+    # that an optimizer sees each parameter once. Only state_dict lists a shared one under
+    # every name.
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(name, module) for this module and every one below it, depth first."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self):
         return (module for _, module in self.named_modules())
 
+    def named_children(self):
+        """(name, module) for each direct child, each module once."""
+        seen = set()
+        for name, child in self._modules.items():
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
     def children(self):
-        return iter(self._modules.values())
+        return (child for _, child in self.named_children())
 
     def apply(self, fn):
         """Call ``fn(module)`` on every child's tree, then on this module; returns self.
@@ -98,18 +132,30 @@ class Module:
         fn(self)
         return self
 
-    def named_parameters(self):
-        for prefix, module in self.named_modules():
-            for name, parameter in module._parameters.items():
-                yield (f"{prefix}.{name}" if prefix else name), parameter
+    def _named_members(self, registry, prefix, recurse, remove_duplicate):
+        """(name, tensor) from ``registry`` ("_parameters" or "_buffers") of this module (and below)."""
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        seen = set()
+        for module_prefix, module in modules:
+            for name, tensor in getattr(module, registry).items():
+                if remove_duplicate:
+                    if id(tensor) in seen:
+                        continue
+                    seen.add(id(tensor))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), tensor
 
-    def parameters(self):
-        return (parameter for _, parameter in self.named_parameters())
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def named_buffers(self):
-        for prefix, module in self.named_modules():
-            for name, buffer in module._buffers.items():
-                yield (f"{prefix}.{name}" if prefix else name), buffer
+    def parameters(self, recurse=True):
+        return (parameter for _, parameter in self.named_parameters(recurse=recurse))
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        return (buffer for _, buffer in self.named_buffers(recurse=recurse))
 
     # --- mode, gradients, dtype ------------------------------------------------------
     def train(self, mode=True):
@@ -144,20 +190,30 @@ class Module:
             parameter.requires_grad = requires_grad
         return self
 
-    def to(self, dtype):
-        """Cast parameters and floating-point buffers to ``dtype`` (e.g. ``"float64"``).
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
+        """PyTorch's ``model.to(device)``, ``.to(dtype)``, ``.to(device, dtype)``; returns self.
 
-        Devices are not chosen here: ``minires.set_backend("cupy")`` before building
-        the model puts everything on the GPU. Cast before creating the optimizer.
+        A device must be the active backend's: minires puts every array there, so
+        ``model.to(device)`` is a no-op (``minires.set_backend("cupy")`` before building
+        the model puts it on the GPU). A dtype (e.g. ``"float64"``) casts the parameters
+        and floating-point buffers in place; cast before creating the optimizer.
         """
-        if dtype in ("cpu", "cuda") or str(dtype).startswith("cuda:"):
-            raise ValueError(f".to({dtype!r}): minires picks the device for all arrays at once; "
-                             f"call minires.set_backend('numpy' or 'cupy') before building the model")
+        dtype, device = parse_to_arguments("Module.to", args, dtype, device)
+        if device is not None:
+            backend.check_device(device, f"{type(self).__name__}.to({str(device)!r})")
+        if dtype is None:
+            return self
         floating_buffers = [b for _, b in self.named_buffers() if b.dtype.kind == "f"]
         for tensor in list(self.parameters()) + floating_buffers:
             tensor.data = tensor.data.astype(dtype)
             tensor.grad = None
         return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     def double(self):
         return self.to("float64")
@@ -169,7 +225,7 @@ class Module:
     def _state_tensors(self):
         """(key, Tensor) in PyTorch's state-dict order: each module's parameters, its buffers, then its
         children."""
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules(remove_duplicate=False):
             for name, tensor in list(module._parameters.items()) + list(module._buffers.items()):
                 yield (f"{prefix}.{name}" if prefix else name), tensor
 
@@ -182,9 +238,21 @@ class Module:
 
         With ``strict``, any missing, unexpected or wrongly shaped key is an error
         that names every one of them, and nothing is copied.
+        ``strict=False`` loads the keys both sides have and reports the others.
         Returns:
-            (missing_keys, unexpected_keys)
+            (missing_keys, unexpected_keys), a named pair as PyTorch's ``_IncompatibleKeys``.
         """
+        where = f"load_state_dict into {type(self).__name__}"
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"{where}: state_dict must be a mapping from names to arrays, got "
+                            f"{type(state_dict).__name__}")
+        # Tensors (as in a state dict of PyTorch's or of minires) count as their arrays
+        state_dict = {key: value.data if isinstance(value, Tensor) else value
+                      for key, value in state_dict.items()}
+        for key, value in state_dict.items():
+            if not hasattr(value, "shape") or getattr(value, "dtype", numpy.dtype(object)).kind not in "biuf":
+                kind = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
+                raise TypeError(f"{where}: the value of {key!r} must be an array of numbers, got {kind}")
         own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -195,12 +263,12 @@ class Module:
                    ([f"unexpected keys: {unexpected}"] if unexpected and strict else []) + \
                    ([f"wrong shapes: {wrong_shape}"] if wrong_shape else [])
         if problems:
-            raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for key, tensor in own.items():
             if key in state_dict:
                 # in place, so optimizers holding views of the parameters still see them
                 tensor.data[...] = backend.to_device(state_dict[key], dtype=tensor.dtype)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     def num_parameters(self):
         """The number of trainable numbers in the module."""

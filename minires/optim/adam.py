@@ -2,6 +2,7 @@
 import math
 
 from minires import backend
+from minires.arguments import check_number
 from minires.optim.optimizer import Optimizer
 
 
@@ -16,22 +17,20 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
         xp = backend.get_array_module()
         self.exp_avg = xp.zeros_like(self.flat.data)        # (P,) m
         self.exp_avg_sq = xp.zeros_like(self.flat.data)     # (P,) v
 
     def _check(self, group):
         super()._check(group)
-        for index, beta in enumerate(group["betas"]):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"invalid beta parameter at index {index}: {beta}; "
-                                 "betas must be in [0, 1)")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"invalid epsilon value {group['eps']}: it must be >= 0")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"invalid weight_decay value {group['weight_decay']}: it must be >= 0")
+        where, betas = type(self).__name__, group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{where}: betas must be a pair of numbers in [0, 1), got {betas!r}")
+        group["betas"] = tuple(check_number(where, f"betas[{index}]", beta, low=0, high=1,
+                                            high_open=True) for index, beta in enumerate(betas))
+        check_number(where, "eps", group["eps"], low=0)
+        check_number(where, "weight_decay", group["weight_decay"], low=0)
 
     def _update(self, group, t, p, g, exp_avg, exp_avg_sq):
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]

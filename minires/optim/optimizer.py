@@ -33,6 +33,8 @@ from functools import partial
 import numpy
 
 from minires import backend
+from minires.arguments import check_number
+from minires.autograd import Tensor
 from minires.speed.blockwise import blockwise
 from minires.speed.flat_parameters import FlatParameters
 
@@ -40,13 +42,24 @@ from minires.speed.flat_parameters import FlatParameters
 class Optimizer:
     def __init__(self, params, defaults):
         self.defaults = defaults
+        where = type(self).__name__
+        if isinstance(params, (Tensor, dict)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{where}: params must be an iterable of parameters or of dicts "
+                            f"(model.parameters()), got {type(params).__name__}")
         groups = list(params)
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         self.param_groups = []
-        for group in groups:
+        for index, group in enumerate(groups):
+            if not isinstance(group, dict) or "params" not in group:
+                raise TypeError(f"{where}: params[{index}] must be a dict with a 'params' entry, "
+                                f"as the first is, got {type(group).__name__}")
             group = {**defaults, **group}
-            group["params"] = [p for p in group["params"] if p.requires_grad]
+            members = list(group["params"]) if not isinstance(group["params"], Tensor) else None
+            if members is None or not all(isinstance(p, Tensor) for p in members):
+                raise TypeError(f"{where}: the params of group {index} must be an iterable of "
+                                f"Tensors (Parameters)")
+            group["params"] = [p for p in members if p.requires_grad]
             self._check(group)
             self.param_groups.append(group)
         self.params = [p for group in self.param_groups for p in group["params"]]
@@ -64,9 +77,8 @@ class Optimizer:
         self.step_count = 0                                             # calls of step()
 
     def _check(self, group):
-        """Refuse a hyper-parameter PyTorch refuses (subclasses add theirs)."""
-        if not 0.0 <= group["lr"]:          # written so that nan fails too
-            raise ValueError(f"invalid learning rate {group['lr']}: it must be a number >= 0")
+        """Refuse a hyper-parameter PyTorch refuses (subclasses add theirs), naming it."""
+        check_number(type(self).__name__, "lr", group["lr"], low=0)
 
     @property
     def lr(self):

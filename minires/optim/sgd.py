@@ -1,5 +1,6 @@
 """Stochastic gradient descent with momentum, PyTorch's rule."""
 from minires import backend
+from minires.arguments import check_bool, check_number
 from minires.optim.optimizer import Optimizer
 
 
@@ -22,12 +23,12 @@ class SGD(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        if not 0.0 <= group["momentum"]:
-            raise ValueError(f"invalid momentum value {group['momentum']}: it must be >= 0")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"invalid weight_decay value {group['weight_decay']}: it must be >= 0")
+        check_number("SGD", "momentum", group["momentum"], low=0)
+        check_number("SGD", "dampening", group["dampening"])
+        check_number("SGD", "weight_decay", group["weight_decay"], low=0)
+        check_bool("SGD", "nesterov", group["nesterov"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError("Nesterov momentum needs a momentum > 0 and zero dampening")
+            raise ValueError("SGD: nesterov=True needs a momentum > 0 and zero dampening")
 
     def _update(self, group, t, p, g, buf=None):
         momentum, dampening, lr = group["momentum"], group["dampening"], group["lr"]

@@ -18,7 +18,9 @@ The contract, stated once:
   None, backward then gives each used parameter a fresh gradient array,
   ``Module.to`` casts) breaks the link; ``bind()`` mends it, copying the new
   values in. The optimizer calls it before every step; it costs two identity
-  tests per parameter when nothing was replaced.
+  tests per parameter when nothing was replaced. A cast to another dtype cannot
+  be mended (the flat arrays and the optimizer's state keep theirs): ``bind()``
+  refuses it, and the model keeps its new dtype.
 - So code that *accumulates* into ``.grad`` must do it in place (``grad += g``),
   as ``autograd`` does, and ``load_state_dict`` copies into ``.data`` in place.
 - Each parameter's ``grad_slot`` is its view into ``grad``: backward writes a
@@ -57,6 +59,13 @@ class FlatParameters:
         Returns:
             a list of bools, one per parameter: True if it has a gradient (``.grad`` is not None)
         """
+        for p, data_view in zip(self.params, self.data_views):
+            # checked before anything is copied: model.double() after the optimizer was built
+            # would otherwise be cast back to the old dtype here without a word
+            if p.data is not data_view and p.data.dtype != self.data.dtype:
+                raise TypeError(f"optimizer: its parameters were {self.data.dtype} when it was built "
+                                f"and one is now {p.data.dtype}; change the model's dtype "
+                                f"(model.double()) before building the optimizer")
         has_grad = []
         for p, data_view, grad_view in zip(self.params, self.data_views, self.grad_views):
             if p.data is not data_view:

@@ -1,0 +1,34 @@
+"""Sine and cosine, element-wise: d sin(x)/dx = cos(x), d cos(x)/dx = -sin(x)."""
+from minires import backend
+from minires.autograd import Function
+from minires.functional.casting import floating
+
+
+class Sin(Function):
+    saves_inputs = True
+
+    def forward(self, x):
+        self.x = x
+        return backend.get_array_module().sin(x)
+
+    def backward(self, gy):
+        return gy * backend.get_array_module().cos(self.x)
+
+
+class Cos(Function):
+    saves_inputs = True
+
+    def forward(self, x):
+        self.x = x
+        return backend.get_array_module().cos(x)
+
+    def backward(self, gy):
+        return -gy * backend.get_array_module().sin(self.x)
+
+
+def sin(input):
+    return Sin()(floating(input))
+
+
+def cos(input):
+    return Cos()(floating(input))

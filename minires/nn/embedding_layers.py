@@ -1,0 +1,71 @@
+"""Layers that normalise or look up per example rather than over the batch: Embedding (a table
+of vectors looked up by index), LayerNorm and GroupNorm, with ``torch.nn``'s arguments and
+initialisation."""
+import numpy
+
+from minires import functional as F
+from minires.nn import init
+from minires.nn.module import Module, Parameter
+
+
+class Embedding(Module):
+    """(*) integer indices in [0, num_embeddings) -> (*, embedding_dim) rows of ``weight``.
+
+    weight: (num_embeddings, embedding_dim), drawn from N(0, 1) as in PyTorch; the row
+    ``padding_idx`` starts at zero and gets no gradient.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx if padding_idx is None or padding_idx >= 0 \
+            else padding_idx + num_embeddings
+        self.weight = Parameter(numpy.zeros((num_embeddings, embedding_dim), dtype=numpy.float32))
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def __repr__(self):
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+
+
+class LayerNorm(Module):
+    """(*, *normalized_shape) -> the same shape, each example normalised over normalized_shape;
+    weight 1 and bias 0 to start (``elementwise_affine=False``: none)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps = shape, eps
+        self.weight = Parameter(numpy.ones(shape, dtype=numpy.float32)) if elementwise_affine else None
+        self.bias = Parameter(numpy.zeros(shape, dtype=numpy.float32)) \
+            if elementwise_affine and bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def __repr__(self):
+        return f"LayerNorm({self.normalized_shape}, eps={self.eps})"
+
+
+class GroupNorm(Module):
+    """(N, num_channels, *) -> the same shape, the channels of each example normalised in
+    ``num_groups`` groups; weight 1 and bias 0 (C,) to start (``affine=False``: none)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be a multiple of "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = Parameter(numpy.ones(num_channels, dtype=numpy.float32)) if affine else None
+        self.bias = Parameter(numpy.zeros(num_channels, dtype=numpy.float32)) if affine else None
+
+    def forward(self, x):
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def __repr__(self):
+        return f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps})"
