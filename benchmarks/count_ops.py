@@ -7,8 +7,10 @@ It runs one training step (forward, cross entropy, backward, Adam) and one evalu
 on ``minires.testing.strict_device``, the stand-in for CuPy the tests use: NumPy underneath, and
 every operation that would launch a kernel on CuPy (a function call, an operator, an in-place
 operator, an indexing copy, a reduction) counted and charged to the minires Function whose
-forward or backward issued it, or else to the innermost minires function. Views and ``empty``
-allocations launch nothing and are counted apart. On a GPU each launch costs a few
+forward or backward issued it, or else to the innermost minires function; a fused function
+(``backend.fuse``) is one launch, ``fuse(name)`` in the breakdown by operation, and
+``MINIRES_FUSION=0`` counts it unfused. Views and ``empty`` allocations launch nothing and are
+counted apart. On a GPU each launch costs a few
 microseconds of Python and driver time however small the batch, so at small batches this
 count, not the arithmetic, sets the step time. A CuPy operation may use a few kernels (fancy
 indexing, some reductions): the figures are lower bounds. No GPU is needed.

@@ -9,7 +9,13 @@ to the device through ``to_device`` and comes back through ``to_host``.
     minires.set_backend("cupy")       # RuntimeError with advice if no usable GPU
     xp = minires.backend.get_array_module()
     x = minires.backend.to_device(numpy_array)
+
+It also owns ``fuse``, the decorator that turns a small element-wise function into one GPU
+kernel on CuPy and leaves it the plain function on NumPy (see ``fuse`` for its rules).
 """
+import os
+import warnings
+
 import numpy
 
 BACKENDS = ("numpy", "cupy")
@@ -179,3 +185,68 @@ def check_device(device, caller):
         raise ValueError(f"{caller}: minires keeps every array on the active backend's device "
                          f"({active_device().type!r} with {get_backend()}), not {str(device)!r}; "
                          f"call minires.set_backend('numpy' or 'cupy') before building the model")
+
+
+# --- fusion --------------------------------------------------------------------------------
+class _Fusion:
+    """Whether ``fuse`` compiles on the device: on unless MINIRES_FUSION=0 (see ``set_fusion``)."""
+    enabled = os.environ.get("MINIRES_FUSION", "1") != "0"
+
+
+_fusion = _Fusion()
+
+
+def set_fusion(enabled):
+    """Turn fusion on or off (``MINIRES_FUSION=0`` starts with it off); returns the previous state.
+
+    Off, a fused function runs unfused on every backend: one kernel per operation, as the
+    plain NumPy code. Use it if a fused kernel misbehaves on a GPU.
+    """
+    previous, _fusion.enabled = _fusion.enabled, bool(enabled)
+    return previous
+
+
+def fusion_enabled():
+    """Whether ``fuse`` compiles its functions on the device (see ``set_fusion``)."""
+    return _fusion.enabled
+
+
+def fuse(function):
+    """The decorated function as one kernel on CuPy (``cupy.fuse``); the plain function on NumPy.
+
+    On NumPy, or with fusion off, calling it calls ``function`` unchanged, so the NumPy
+    code is the reference and the GPU runs the same Python. ``function`` reaches the array
+    module through ``get_array_module()`` and must stay on CuPy's fast fusion path, which
+    the strict stand-in device (``minires.testing.strict_device.fuse``) checks:
+    element-wise work (operators, ufuncs with ``out=``, ``+=``, ``x[...] = v``), at most
+    one reduction (``xp.sum(x, 0)``, ``amax``, ... with an int or tuple axis) after which
+    only its result and numbers are combined, no ``keepdims``, ``mean``/``var``, method
+    forms (``x.sum()``), ``reshape``, ``matmul`` or ``.shape``, and numbers passed as
+    arguments rather than captured (a captured number is baked into the kernel).
+    Every returned array has the common shape of the array arguments (CuPy broadcasts
+    its outputs to it).
+    """
+    return _Fused(function)
+
+
+class _Fused:
+    """A function run as the active array module's fused kernel, or plainly (see ``fuse``)."""
+
+    def __init__(self, function):
+        self.function = function
+        self.__name__, self.__doc__ = function.__name__, function.__doc__
+        self.kernels = {}       # the array module's fused version of function, by module name
+
+    def __call__(self, *args):
+        xp = _active.xp
+        if xp is numpy or not _fusion.enabled:
+            return self.function(*args)
+        kernel = self.kernels.get(xp.__name__)
+        if kernel is None:
+            kernel = self.kernels[xp.__name__] = xp.fuse(self.function)
+        result = kernel(*args)
+        if getattr(kernel, "new_fusion", None) is not None:     # cupy.fuse fell back
+            warnings.warn(f"fuse: {self.__name__} left CuPy's fast fusion path and runs as a "
+                          "slow kernel; please report it, and set MINIRES_FUSION=0 meanwhile",
+                          RuntimeWarning, stacklevel=2)
+        return result

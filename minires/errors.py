@@ -1,9 +1,10 @@
-"""The error that PyTorch code and minires code both catch: shapes that do not fit.
+"""The errors that PyTorch code and minires code both catch.
 
-PyTorch raises RuntimeError where shapes do not fit (a matmul or reshape
-mismatch, a bad permute, a kernel larger than its padded input); minires's
-checks raised ValueError there. ``ShapeError`` is both, so that a script's
-``except RuntimeError`` and a caller's ``except ValueError`` catch it alike:
+PyTorch raises RuntimeError where shapes do not fit (a matmul or reshape mismatch, a bad permute,
+a kernel larger than its padded input) or a state dict does not fit its module, and IndexError for
+a dimension out of range; minires's checks raise ValueError for every bad argument. Each error here
+is both, so that a script's ``except RuntimeError`` and a caller's ``except ValueError`` catch it
+alike:
 
     try:
         y = model(x)
@@ -14,3 +15,12 @@ checks raised ValueError there. ``ShapeError`` is both, so that a script's
 
 class ShapeError(ValueError, RuntimeError):
     """Shapes that do not fit the operation: a ValueError and a RuntimeError at once."""
+
+
+class DimensionError(IndexError, ValueError):
+    """A dimension out of range: an IndexError, as in PyTorch, and a ValueError."""
+
+
+class StateDictError(RuntimeError, ValueError):
+    """A state dict that does not fit the module: a RuntimeError, as PyTorch raises, and a
+    ValueError."""

@@ -90,7 +90,9 @@ EXERCISES = [
     Exercise("functional/norm.py:BatchNorm2d.forward",
              "training: normalise with the batch's mean and biased variance, update the running "
              "statistics (update_running_stats); evaluation: use the running ones; then "
-             "gamma * x_hat + beta; keep self.x_rows, self.mean, self.inv_std, self.scale for backward",
+             "gamma * x_hat + beta; keep self.x_rows, self.mean, self.gamma, and self.V, self.f "
+             "with the variance V * f (training: the sum of squared deviations and 1 / M; "
+             "evaluation: the running variance and 1), for backward",
              "x: (N, C, H, W), gamma and beta: (C,); returns y: (N, C, H, W)", 6),
     Exercise("functional/norm.py:BatchNorm2d.backward",
              "gbeta = sum(gy), ggamma = sum(gy * x_hat), and in training "

@@ -4,6 +4,7 @@ from minires.arguments import check_tensor
 from minires.autograd import Function
 from minires.errors import ShapeError
 from minires.functional.arithmetic import sum_to
+from minires.functional.rows import column_sums
 
 
 class MatMul(Function):
@@ -57,12 +58,14 @@ class Linear(Function):
         return y if b is None else y + b
 
     def backward(self, gy):
+        xp = backend.get_array_module()
         gx = gy @ self.W                                    # (N, *, in)
         gy_rows = gy.reshape(-1, gy.shape[-1])              # (M, out)
-        gW = gy_rows.T @ self.x.reshape(-1, self.x.shape[-1])   # (out, in)
+        # into the optimizer's flat gradient array where it offers the places (Function.grad_slot)
+        gW = xp.matmul(gy_rows.T, self.x.reshape(-1, self.x.shape[-1]), out=self.grad_slot(1))  # (out, in)
         if len(self.needs_input_grad) == 2:     # no bias
             return gx, gW
-        gb = gy_rows.sum(axis=0)                            # (out,)
+        gb = column_sums(gy_rows, out=self.grad_slot(2))    # (out,)
         return gx, gW, gb
 
 

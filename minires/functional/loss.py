@@ -13,9 +13,32 @@ from minires.functional.shaping import wrap_dim
 
 
 def _log_softmax(x, axis):
+    """x - max(x) - log(sum(exp(x - max(x)))) along ``axis``: three GPU kernels (``backend.fuse``).
+
+    The fused functions reduce over the last axis (a fused function takes no axis
+    argument: it is part of the kernel), so ``axis`` is moved there and back, as views.
+    """
     xp = backend.get_array_module()
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    x_last = xp.moveaxis(x, axis, -1)                         # (..., K)
+    top = _last_max(x_last)[..., None]                        # (..., 1) max(x)
+    log_sum = _log_sum_exp_shifted(x_last, top)[..., None]    # (..., 1) log(sum(exp(x - max)))
+    return xp.moveaxis(_subtract_both(x_last, top, log_sum), -1, axis)
+
+
+@backend.fuse
+def _last_max(x):
+    return backend.get_array_module().amax(x, -1)
+
+
+@backend.fuse
+def _log_sum_exp_shifted(x, top):
+    xp = backend.get_array_module()
+    return xp.log(xp.sum(xp.exp(x - top), -1))
+
+
+@backend.fuse
+def _subtract_both(x, top, log_sum):
+    return x - top - log_sum
 
 
 class LogSoftmax(Function):
@@ -72,7 +95,7 @@ class CrossEntropy(Function):
             # the smoothing part of q: (e / K) w on every class
             w_log_p = log_p.sum(axis=1) if self.weight is None else log_p @ self.weight  # (N,)
             losses -= (self.e / K) * keep * w_log_p               # (N,)
-        self.p, self.rows, self.target_read = xp.exp(log_p), rows, target  # softmax, for backward
+        self.log_p, self.target_read = log_p, target              # for backward
         self.keep, self.w_t = keep, w_t
         if self.reduction == "none":
             return losses
@@ -82,23 +105,42 @@ class CrossEntropy(Function):
         return losses.sum() / self.total                          # ()
 
     def backward(self, gy):
-        K = self.p.shape[1]
-        w_sum = K if self.weight is None else self.weight.sum()   # sum_k w_k
-        q_sum = (1 - self.e) * self.w_t + (self.e / K) * w_sum * self.keep   # (N,) sum(q_n)
-        gx = self.p * q_sum[:, None]                              # (N, K) sum(q_n) softmax
-        gx[self.rows, self.target_read] -= (1 - self.e) * self.w_t   # minus the one-hot part of q
+        xp = backend.get_array_module()
+        N, K = self.log_p.shape
+        hot = self.w_t if not self.e else (1 - self.e) * self.w_t   # (N,) the one-hot part of q
         if self.e:
+            w_sum = K if self.weight is None else self.weight.sum()   # sum_k w_k
+            q_sum = hot + (self.e / K) * w_sum * self.keep        # (N,) sum(q_n)
             w = 1.0 if self.weight is None else self.weight      # (K,) or a number
-            gx -= (self.e / K) * (self.keep[:, None] * w)         # (N, K) minus the smoothing part
-        if self.reduction == "none":
-            gx *= gy[:, None]                                     # each row its own gradient
-        elif self.reduction == "sum":
-            gx *= gy
+            smooth = (self.e / K) * (self.keep[:, None] * w)      # (N, K) the smoothing part of q
         else:
-            # every row ignored: total is 0 and so is gx, which PyTorch keeps (no 0/0)
-            xp = backend.get_array_module()
-            gx *= gy / xp.where(self.total == 0, 1, self.total)
-        return gx
+            q_sum, smooth = hot, 0.0
+        if self.reduction == "none":
+            scale = gy[:, None]                                   # (N, 1) each row its own gradient
+        elif self.reduction == "sum":
+            scale = gy                                            # ()
+        else:
+            scale = _mean_scale(gy, self.total)                   # ()
+        classes = xp.arange(K)                                    # (K,)
+        return _softmax_minus_target(self.log_p, q_sum[:, None], classes, self.target_read[:, None],
+                                     hot[:, None], smooth, scale)   # (N, K)
+
+
+@backend.fuse
+def _softmax_minus_target(log_p, q_sum, classes, target, hot, smooth, scale):
+    """d loss / dx = (sum(q) softmax - q) * scale, in one GPU kernel (``backend.fuse``).
+
+    q = hot one_hot(target) + smooth: log_p (N, K), q_sum, target, hot (N, 1), classes (K,),
+    smooth (N, K) or 0; scale () or, for "none", (N, 1).
+    """
+    q = hot * (classes == target) + smooth                        # (N, K)
+    return (backend.get_array_module().exp(log_p) * q_sum - q) * scale
+
+
+@backend.fuse
+def _mean_scale(gy, total):
+    """gy / total; every row ignored makes total 0, and gx 0 too, which PyTorch keeps (no 0/0)."""
+    return gy / backend.get_array_module().where(total == 0, 1, total)
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",

@@ -19,10 +19,24 @@ per-channel statistic is a column sum.
 from minires import backend
 from minires.arguments import check_image_input, check_number
 from minires.autograd import Function, Tensor
-from minires.functional.rows import column_means, column_sums, from_rows, to_rows
+from minires.functional.rows import (
+    centred_square_sums,
+    column_means,
+    column_sums_and_dots,
+    from_rows,
+    to_rows,
+)
 
 
 class BatchNorm2d(Function):
+    """Forward and backward in few passes over the (M, C) data, and few GPU launches.
+
+    The per-channel arithmetic (inv_std, the factors of backward) happens inside fused
+    functions (``backend.fuse``) with the passes over the data: on a GPU each is one
+    kernel, 4 launches forward and 3 backward in training, 1 forward in evaluation.
+    Both modes describe the variance as V * f: the sum of squared deviations and 1 / M
+    in training, the running variance and 1 in evaluation.
+    """
     saves_inputs = True         # x_rows is a view of x
 
     def __init__(self, running_mean, running_var, training, momentum, eps):
@@ -30,56 +44,112 @@ class BatchNorm2d(Function):
         self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x, gamma, beta):
-        xp = backend.get_array_module()
         N, C, H, W = x.shape
         x_rows = to_rows(x)                                       # (M, C)
+        M = len(x_rows)
         if self.training:
             mean = column_means(x_rows)                           # (C,)
-            y_rows = x_rows - mean                                # (M, C) centred, becomes y
-            var = xp.einsum("mc,mc->c", y_rows, y_rows) / len(x_rows)   # (C,) biased
-            update_running_stats(self.running_mean, self.running_var, self.momentum, mean, var,
-                                 len(x_rows))
-            inv_std = (var + self.eps) ** -0.5                    # (C,)
-            scale = gamma * inv_std                               # (C,)
-            y_rows *= scale                                       # in place: no new (M, C) array
-            y_rows += beta
+            V, f = centred_square_sums(x_rows, mean), 1.0 / M     # (C,) sum((x - mean)^2); var = V f
+            if self.running_mean is not None:
+                # towards the unbiased variance V / (M - 1)
+                _move_running_stats(self.running_mean, self.running_var, mean, V, 1 - self.momentum,
+                                    self.momentum, self.momentum / (M - 1))
+            y_rows = _normalise_batch(x_rows, mean, V, f, gamma, beta, self.eps)   # (M, C)
         else:
-            mean, var = self.running_mean, self.running_var       # (C,), (C,)
-            inv_std = (var + self.eps) ** -0.5                    # (C,)
-            scale = gamma * inv_std                               # (C,)
-            y_rows = x_rows * scale                               # (M, C)
-            y_rows += beta - mean * scale                         # one pass less than centring first
+            mean, V, f = self.running_mean, self.running_var, 1.0    # (C,), (C,), var = V
+            y_rows = _normalise(x_rows, mean, V, gamma, beta, self.eps)   # (M, C)
         # keep x rather than x_hat = (x - mean) * inv_std: the same (M, C) memory, and
         # forward never has to write x_hat; backward folds it into per-channel factors
-        self.x_rows, self.mean, self.inv_std, self.scale = x_rows, mean, inv_std, scale
+        self.x_rows, self.mean, self.V, self.f, self.gamma = x_rows, mean, V, f, gamma
         return from_rows(y_rows, N, H, W)                         # (N, C, H, W)
 
     def backward(self, gy):
         xp = backend.get_array_module()
         gy_rows = to_rows(gy)                                     # (M, C)
-        M = len(gy_rows)
-        gbeta = column_sums(gy_rows)                              # (C,)
         # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), with no (M, C) temporary
-        gy_x = xp.einsum("mc,mc->c", gy_rows, self.x_rows)        # (C,) sum(gy * x)
-        ggamma = self.inv_std * (gy_x - self.mean * gbeta)        # (C,)
+        gy_sum, gy_x = column_sums_and_dots(gy_rows, self.x_rows)  # (C,) sum(gy), (C,) sum(gy * x)
+        # ggamma and gbeta go straight into the optimizer's flat gradient array where it
+        # offers their places (Function.grad_slot)
+        ggamma, gbeta = self.grad_slot(1), self.grad_slot(2)
+        ggamma = xp.empty_like(gy_sum) if ggamma is None else ggamma   # (C,)
+        gbeta = xp.empty_like(gy_sum) if gbeta is None else gbeta      # (C,)
+        _gamma_beta_grads(gy_sum, gy_x, self.mean, self.V, self.f, self.eps, ggamma, gbeta)
         if self.training:
-            # mean and var depend on x too; differentiating through them gives
-            # gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)),
-            # per channel an affine function of gy and of the centred input:
-            # gx = (x - mean) * b + gy * a + c. (Centring first avoids the
-            # cancellation of x * b against a large constant when |mean| >> std.)
-            # (Python numbers folded first: on a GPU every array operation is a launch)
-            a = self.scale                                        # (C,)
-            b = (self.scale * self.inv_std) * (ggamma * (-1.0 / M))   # (C,)
-            c = a * (gbeta * (-1.0 / M))                          # (C,)
-            gx_rows = self.x_rows - self.mean                     # (M, C)
-            gx_rows *= b
-            gx_rows += gy_rows * a
-            gx_rows += c
+            gx_rows = _input_grad(gy_rows, self.x_rows, self.mean, self.V, self.f, self.gamma,
+                                  ggamma, gbeta, self.eps)        # (M, C)
         else:
-            gx_rows = gy_rows * self.scale                        # (M, C)
+            gx_rows = _scaled(gy_rows, self.V, self.gamma, self.eps)   # (M, C)
         N, C, H, W = gy.shape
         return from_rows(gx_rows, N, H, W), ggamma, gbeta         # (N, C, H, W), (C,), (C,)
+
+
+# --- the fused functions: y, gx and the running statistics each in one GPU kernel ----------
+# y and gx are (M, C), every other array (C,) (or a 0-d momentum); f, eps and the
+# factors are numbers passed in, so one compiled kernel serves every layer.
+
+@backend.fuse
+def _normalise_batch(x, mean, V, f, gamma, beta, eps):
+    """Training: (x - mean) * gamma / sqrt(V f + eps) + beta, centring first (no cancellation
+    of x * scale against a large constant when |mean| >> std)."""
+    y = x - mean                                                  # (M, C)
+    y *= gamma * (V * f + eps) ** -0.5
+    y += beta
+    return y
+
+
+@backend.fuse
+def _normalise(x, mean, var, gamma, beta, eps):
+    """Evaluation: (x - mean) * scale + beta with scale = gamma / sqrt(var + eps), as
+    x * scale + (beta - mean * scale): one pass less than centring first."""
+    scale = gamma * (var + eps) ** -0.5                           # (C,)
+    y = x * scale                                                 # (M, C)
+    y += beta - mean * scale
+    return y
+
+
+@backend.fuse
+def _gamma_beta_grads(gy_sum, gy_x, mean, V, f, eps, ggamma, gbeta):
+    """ggamma <- sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy)), gbeta <- sum(gy)."""
+    ggamma[...] = (V * f + eps) ** -0.5 * (gy_x - mean * gy_sum)
+    gbeta[...] = gy_sum
+
+
+@backend.fuse
+def _input_grad(gy, x, mean, V, f, gamma, ggamma, gbeta, eps):
+    """Training: gx, differentiating through the batch's mean and variance too.
+
+    gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)), per channel an affine
+    function of gy and of the centred input: gx = (x - mean) * b + gy * a + c, with
+    a = scale, b = scale * inv_std * ggamma * (-1/M), c = a * gbeta * (-1/M) (f = 1/M;
+    the minus sign goes on arrays: CuPy's fusion would compute -f, a number alone, in
+    float16). (Centring first avoids the cancellation of x * b against a large constant
+    when |mean| >> std.)
+    """
+    inv_std = (V * f + eps) ** -0.5                               # (C,)
+    a = gamma * inv_std                                           # (C,) scale
+    b = -((a * inv_std) * (ggamma * f))                           # (C,)
+    c = -(a * (gbeta * f))                                        # (C,)
+    gx = x - mean                                                 # (M, C)
+    gx *= b
+    gx += gy * a
+    gx += c
+    return gx
+
+
+@backend.fuse
+def _scaled(gy, var, gamma, eps):
+    """Evaluation: gx = gy * scale, the statistics being constants."""
+    return gy * (gamma * (var + eps) ** -0.5)                     # (M, C)
+
+
+@backend.fuse
+def _move_running_stats(running_mean, running_var, mean, V, decay, weight, var_weight):
+    """r <- decay r + weight v, in place (decay = 1 - momentum, weight = momentum), with
+    var_weight = momentum * var / V for the variance, all worked out before the call."""
+    running_mean *= decay
+    running_mean += weight * mean
+    running_var *= decay
+    running_var += var_weight * V
 
 
 def update_running_stats(running_mean, running_var, momentum, mean, var, M):
@@ -91,10 +161,8 @@ def update_running_stats(running_mean, running_var, momentum, mean, var, M):
     """
     if running_mean is None:
         return
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += (momentum * M / (M - 1)) * var
+    _move_running_stats(running_mean, running_var, mean, var, 1 - momentum, momentum,
+                        momentum * M / (M - 1))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

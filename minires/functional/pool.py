@@ -44,29 +44,60 @@ class MaxPool2d(Function):
         xp = backend.get_array_module()
         OH, OW, DH, DW = self.OH, self.OW, self.DH, self.DW
         x_pad = pad_channels_last(x, self.PH, self.PW, -xp.inf, self.extra)  # (N, H+2PH+EH, W+2PW+EW, C)
-        y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
-        track = self.needs_input_grad[0] or self.keep_argmax    # evaluation needs no argmax
-        index_dtype = xp.uint8 if self.KH * self.KW <= 256 else xp.int32
-        argmax = xp.zeros(y.shape, dtype=index_dtype) if track else None  # (N, OH, OW, C) offset k
-        for k in range(1, self.KH * self.KW):
-            i, j = divmod(k, self.KW)
-            candidate = x_pad[window(DH * i, DW * j, self.SH, self.SW, OH, OW)]  # (N, OH, OW, C)
-            if track:
-                # strictly greater: on a tie the first offset in row-major order keeps
-                # the gradient, as PyTorch routes it
-                better = candidate > y                                 # (N, OH, OW, C)
-                xp.copyto(argmax, k, where=better)
-            xp.maximum(y, candidate, out=y)
-        self.argmax, self.x_shape = argmax, x.shape    # argmax routes the gradient
+        windows = [x_pad[window(DH * i, DW * j, self.SH, self.SW, OH, OW)]    # (N, OH, OW, C) views
+                   for i in range(self.KH) for j in range(self.KW)]
+        y = xp.empty(windows[0].shape, dtype=x.dtype)                  # (N, OH, OW, C)
+        self.argmax = None
+        if self.needs_input_grad[0] or self.keep_argmax:    # evaluation needs no argmax
+            # signed: CuPy's fusion types where(better, k, argmax) as a signed integer
+            index_dtype = xp.int8 if self.KH * self.KW <= 128 else xp.int32
+            self.argmax = xp.empty(y.shape, dtype=index_dtype)         # (N, OH, OW, C) offset k
+            _max_and_argmax(y, self.argmax, *windows)   # argmax routes the gradient
+        else:
+            _window_max(y, *windows)
+        self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)                                 # (N, C, OH, OW)
 
     def backward(self, gy):
         gy_nhwc = gy.transpose(0, 2, 3, 1)                             # (N, OH, OW, C)
-        # offset (i, j) gets the gradient where it held the window's maximum
-        return scatter_windows(lambda i, j: gy_nhwc * (self.argmax == i * self.KW + j),
-                               self.x_shape, (self.KH, self.KW), (self.SH, self.SW),
+
+        def add_where_max(gx_window, i, j):
+            _add_where(gx_window, gy_nhwc, self.argmax, i * self.KW + j)   # (N, OH, OW, C)
+        return scatter_windows(add_where_max, self.x_shape, (self.KH, self.KW), (self.SH, self.SW),
                                (self.PH, self.PW), self.OH, self.OW, gy.dtype,
                                (self.DH, self.DW), self.extra)          # (N, C, H, W)
+
+
+# the pooling's element-wise steps, each one GPU kernel (``backend.fuse``); all (N, OH, OW, C)
+@backend.fuse
+def _max_and_argmax(y, argmax, *windows):
+    """y <- the maximum over the KH*KW windows, argmax <- the offset k that holds it.
+
+    Strictly greater: on a tie the first offset in row-major order keeps the
+    gradient, as PyTorch routes it.
+    """
+    xp = backend.get_array_module()
+    y[...] = windows[0]
+    argmax[...] = 0
+    for k in range(1, len(windows)):
+        better = windows[k] > y
+        argmax[...] = xp.where(better, k, argmax)
+        xp.maximum(y, windows[k], out=y)
+
+
+@backend.fuse
+def _window_max(y, *windows):
+    """y <- the maximum over the windows (evaluation: no argmax)."""
+    xp = backend.get_array_module()
+    y[...] = windows[0]
+    for candidate in windows[1:]:
+        xp.maximum(y, candidate, out=y)
+
+
+@backend.fuse
+def _add_where(gx_window, gy, argmax, k):
+    """Offset k gets the gradient where it held the window's maximum: gx_window += gy [argmax == k]."""
+    gx_window += gy * (argmax == k)
 
 
 @unbatched_images
@@ -153,21 +184,38 @@ class AvgPool2d(Function):
 
     def forward(self, x):
         OH, OW = self.OH, self.OW
+        xp = backend.get_array_module()
         x_pad = pad_channels_last(x, self.PH, self.PW, extra=self.extra)  # (N, H+2PH+EH, W+2PW+EW, C)
-        y = x_pad[window(0, 0, self.SH, self.SW, OH, OW)].copy()       # (N, OH, OW, C)
-        for k in range(1, self.KH * self.KW):
-            i, j = divmod(k, self.KW)
-            y += x_pad[window(i, j, self.SH, self.SW, OH, OW)]         # (N, OH, OW, C)
-        y *= self.scale
+        windows = [x_pad[window(i, j, self.SH, self.SW, OH, OW)]       # (N, OH, OW, C) views
+                   for i in range(self.KH) for j in range(self.KW)]
+        y = xp.empty(windows[0].shape, dtype=x.dtype)                  # (N, OH, OW, C)
+        _window_mean(y, self.scale, *windows)
         self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)                                 # (N, C, OH, OW)
 
     def backward(self, gy):
-        g_share = gy.transpose(0, 2, 3, 1) * self.scale                # (N, OH, OW, C)
-        # every offset of a window gets an equal share of its gradient
-        return scatter_windows(lambda i, j: g_share, self.x_shape, (self.KH, self.KW),
+        gy_nhwc = gy.transpose(0, 2, 3, 1)                             # (N, OH, OW, C)
+
+        def add_share(gx_window, i, j):     # every offset of a window gets an equal share
+            _add_scaled(gx_window, gy_nhwc, self.scale)                # (N, OH, OW, C)
+        return scatter_windows(add_share, self.x_shape, (self.KH, self.KW),
                                (self.SH, self.SW), (self.PH, self.PW), self.OH, self.OW,
                                gy.dtype, extra=self.extra)             # (N, C, H, W)
+
+
+@backend.fuse
+def _window_mean(y, scale, *windows):
+    """y <- the windows' sum times scale (a number, or (OH, OW, 1) where windows differ)."""
+    y[...] = windows[0]
+    for pixels in windows[1:]:
+        y += pixels
+    y *= scale
+
+
+@backend.fuse
+def _add_scaled(gx_window, gy, scale):
+    """gx_window += gy * scale: one GPU kernel (``backend.fuse``)."""
+    gx_window += gy * scale
 
 
 @unbatched_images

@@ -14,7 +14,7 @@ import numpy
 from minires import backend
 from minires.arguments import check_int, check_tensor
 from minires.autograd import Function, Tensor
-from minires.errors import ShapeError
+from minires.errors import DimensionError, ShapeError
 from minires.functional.arithmetic import sum_to
 
 
@@ -62,11 +62,6 @@ def view(x, shape):
     if y.data.size and not xp.may_share_memory(y.data, x.data):
         y._version_counter.copied_by_view = f"view{tuple(shape)} of a tensor of shape {tuple(x.shape)}"
     return y
-
-
-class DimensionError(IndexError, ValueError):
-    """A dimension out of range: an IndexError, as in PyTorch, and a ValueError, as every bad
-    argument of minires is."""
 
 
 def wrap_dim(dim, ndim, where="dimension", argument="dim"):

@@ -56,15 +56,16 @@ def window(i, j, SH, SW, OH, OW):
     return (slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW), slice(None))
 
 
-def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, dtype,
+def scatter_windows(add_window_gradient, x_shape, kernel, stride, padding, OH, OW, dtype,
                     dilation=(1, 1), extra=(0, 0)):
     """The backward of reading windows: send each window's gradient back to its pixels.
 
-    ``window_gradient(i, j)`` is the (N, OH, OW, C) gradient of the pixels that
-    kernel offset (i, j) read, one per output pixel (see ``window``), at
-    (DH*i, DW*j) for a dilated kernel. Where windows overlap, a pixel collects the
-    sum. A loop over the KH*KW offsets, each a strided slice ``+=``: no ``add.at``,
-    which is slow. Used by col2im and both poolings.
+    ``add_window_gradient(gx_window, i, j)`` adds in place into ``gx_window``, the
+    (N, OH, OW, C) strided view of the pixels that kernel offset (i, j) read, one per
+    output pixel (see ``window``; at (DH*i, DW*j) for a dilated kernel), their
+    gradient. Where windows overlap, a pixel collects the sum. A loop over the KH*KW
+    offsets, each a strided slice ``+=``: no ``add.at``, which is slow. Used by col2im
+    and both poolings.
 
     Returns:
         gx: (N, C, H, W), a channels-last view.
@@ -76,7 +77,7 @@ def scatter_windows(window_gradient, x_shape, kernel, stride, padding, OH, OW, d
     gx_pad = xp.zeros((N, HP, WP, C), dtype=dtype)              # (N, H+2PH+EH, W+2PW+EW, C)
     for i in range(KH):
         for j in range(KW):
-            gx_pad[window(DH * i, DW * j, SH, SW, OH, OW)] += window_gradient(i, j)  # (N, OH, OW, C)
+            add_window_gradient(gx_pad[window(DH * i, DW * j, SH, SW, OH, OW)], i, j)  # (N, OH, OW, C)
     return gx_pad[:, PH:PH + H, PW:PW + W, :].transpose(0, 3, 1, 2)        # (N, C, H, W)
 
 

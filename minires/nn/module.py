@@ -12,6 +12,7 @@ import numpy
 
 from minires import backend
 from minires.autograd import Tensor
+from minires.errors import StateDictError
 from minires.functional.casting import parse_to_arguments
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -272,11 +273,6 @@ class Module:
     def num_parameters(self):
         """The number of trainable numbers in the module."""
         return sum(p.numel() for p in self.parameters())
-
-
-class StateDictError(RuntimeError, ValueError):
-    """A state dict that does not fit the module: a RuntimeError, as PyTorch raises, and a
-    ValueError, as every bad argument of minires is."""
 
 
 class _HookHandle:

@@ -38,17 +38,28 @@ class Adam(Optimizer):
             p *= 1 - lr * weight_decay
         elif weight_decay:
             g = g + weight_decay * p
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * g
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * (g * g)
-        xp = backend.get_array_module()
-        denom = xp.sqrt(exp_avg_sq)
-        denom /= math.sqrt(1 - beta2 ** t)
-        denom += group["eps"]
-        step = exp_avg / denom
-        step *= lr / (1 - beta1 ** t)
-        p -= step
+        _adam_step(p, g, exp_avg, exp_avg_sq, beta1, 1 - beta1, beta2, 1 - beta2,
+                   math.sqrt(1 - beta2 ** t), group["eps"], lr / (1 - beta1 ** t))
 
     def _state_arrays(self):
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+
+
+@backend.fuse
+def _adam_step(p, g, exp_avg, exp_avg_sq, beta1, keep1, beta2, keep2, bias_root, eps, step_size):
+    """Adam's rule in place on flat arrays: one GPU kernel (``backend.fuse``) per call.
+
+    keep1 = 1 - beta1, keep2 = 1 - beta2, bias_root = sqrt(1 - beta2^t), step_size =
+    lr / (1 - beta1^t): numbers worked out before the call (on numbers alone CuPy's fusion
+    would compute in float16), passed in so that one compiled kernel serves every step.
+    """
+    exp_avg *= beta1
+    exp_avg += keep1 * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += keep2 * (g * g)
+    denom = backend.get_array_module().sqrt(exp_avg_sq)
+    denom /= bias_root
+    denom += eps
+    step = exp_avg / denom
+    step *= step_size
+    p -= step

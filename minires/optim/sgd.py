@@ -31,17 +31,39 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs a momentum > 0 and zero dampening")
 
     def _update(self, group, t, p, g, buf=None):
-        momentum, dampening = group["momentum"], group["dampening"]
+        momentum, dampening, lr = group["momentum"], group["dampening"], group["lr"]
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p
-        if momentum:
-            if t == 1:
-                buf[...] = g
-            else:
-                buf *= momentum
-                buf += (1 - dampening) * g
-            g = g + momentum * buf if group["nesterov"] else buf
-        p -= group["lr"] * g
+        if not momentum:
+            _descend(p, g, lr)
+            return
+        # on a parameter's first step buf = g: the rule with a zero buffer and no dampening
+        decay, keep = (0.0, 1.0) if t == 1 else (momentum, 1 - dampening)
+        step = _nesterov_step if group["nesterov"] else _momentum_step
+        step(p, g, buf, decay, keep, momentum, lr)
 
     def _state_arrays(self):
         return {} if self.momentum_buffer is None else {"momentum_buffer": self.momentum_buffer}
+
+
+# the rules in place on flat arrays, each one GPU kernel per call (``backend.fuse``)
+@backend.fuse
+def _descend(p, g, lr):
+    """p <- p - lr g."""
+    p -= lr * g
+
+
+@backend.fuse
+def _momentum_step(p, g, buf, decay, keep, momentum, lr):
+    """buf <- decay buf + keep g; p <- p - lr buf (momentum is unused: Nesterov's signature)."""
+    buf *= decay
+    buf += keep * g
+    p -= lr * buf
+
+
+@backend.fuse
+def _nesterov_step(p, g, buf, decay, keep, momentum, lr):
+    """buf <- decay buf + keep g; p <- p - lr (g + momentum buf)."""
+    buf *= decay
+    buf += keep * g
+    p -= lr * (g + momentum * buf)

@@ -24,9 +24,10 @@ The contract, stated once:
 - So code that *accumulates* into ``.grad`` must do it in place (``grad += g``),
   as ``autograd`` does, and ``load_state_dict`` copies into ``.data`` in place.
 - Each parameter's ``grad_slot`` is its view into ``grad``: backward writes a
-  parameter's first gradient there rather than into a new array, so after
+  parameter's first gradient there rather than into a new array (the layers'
+  backward computes it straight into the slot, ``Function.grad_slot``), so after
   ``zero_grad()`` (None) and backward the gradients already sit in the flat array
-  and ``bind()`` copies nothing (on a GPU: 214 copy kernels a step fewer).
+  with no copy, and ``bind()`` copies nothing (on a GPU: 214 copy kernels a step fewer).
 """
 from minires import backend
 

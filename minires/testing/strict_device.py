@@ -24,6 +24,9 @@ What it enforces, where CuPy bites:
   result is undefined on CuPy); ``add.at`` is the way to sum into repeated indices.
 - Ufuncs take only the keywords CuPy's take (``out``, ``dtype``, ``casting``: no ``where``).
 - Only names the installed CuPy also has are offered (when CuPy is importable).
+- ``fuse(f)``, CuPy's ``cupy.fuse``: traces ``f`` with proxy arrays that allow only what
+  CuPy's fast fusion path compiles and refuses the rest with one sentence (the rules are in
+  ``strict_fusion.py``); then runs ``f`` on the arrays as one counted launch.
 
 What it counts: each operation that would launch a kernel on CuPy (a function call, an
 operator, an in-place operator, an indexing copy, an assignment into a slice, a reduction) is
@@ -41,6 +44,8 @@ import sys
 import types
 
 import numpy
+
+from minires.testing import strict_fusion
 
 try:
     import cupy as _cupy
@@ -172,7 +177,7 @@ def _site():
         if _in_minires(code.co_filename):
             file = _relative(code.co_filename)[len("minires/"):]
             name = getattr(code, "co_qualname", code.co_name)
-            if innermost is None:
+            if innermost is None and name != "_Fused.__call__":     # charge a fused function's caller
                 innermost = f"{name} ({file})"
             owner = frame.f_locals.get("self")
             if function is None and isinstance(owner, Function):
@@ -512,6 +517,8 @@ class _Ufunc:
         self._ufunc, self.__name__ = ufunc, name
 
     def __call__(self, *args, **kwargs):
+        if strict_fusion.active.trace is not None:
+            return strict_fusion.active.trace.call(self.__name__, args, kwargs, ufunc=True)
         _note("function", self.__name__, kwargs)
         unknown = set(kwargs) - _UFUNC_KEYWORDS
         if unknown:
@@ -525,6 +532,8 @@ class _Ufunc:
         return _finish(self.__name__, self._ufunc(*args, **kwargs), args, out=kwargs.get("out"))
 
     def at(self, a, indices, b=None):
+        if strict_fusion.active.trace is not None:
+            return strict_fusion.active.trace.call(f"{self.__name__}.at", (a,), {}, ufunc=False)
         _note("function", f"{self.__name__}.at", ())
         self._ufunc.at(_unwrap(a, "at"), _unwrap(indices, "at"), _unwrap(b, "at"))
         _launch(f"{self.__name__}.at")
@@ -536,6 +545,8 @@ class _Ufunc:
 def _function(function, name):
     @functools.wraps(function)
     def call(*args, **kwargs):
+        if strict_fusion.active.trace is not None:
+            return strict_fusion.active.trace.call(name, args, kwargs, ufunc=False)
         _note("function", name, kwargs)
         args = _unwrap(args, name)
         kwargs = {k: _unwrap(v, name) for k, v in kwargs.items()}
@@ -580,6 +591,54 @@ def _has_path(root, dotted):
 @functools.lru_cache(maxsize=None)
 def __getattr__(name):
     return _forward(numpy, "", name)
+
+
+# --- fusion --------------------------------------------------------------------------------
+def fuse(function):
+    """CuPy's ``cupy.fuse``: ``function`` as one kernel, if CuPy's fast fusion path takes it.
+
+    Called with no device array among the arguments it calls ``function`` unchanged, as
+    CuPy does. Otherwise it traces ``function`` (once per kind of arguments) and raises
+    ``strict_fusion.FusionRefused`` for what the fast path would not compile, then runs it
+    on the arrays, counted as one launch, ``fuse(name)`` in ``by_op``.
+    """
+    return _Fusion(function)
+
+
+class _Fusion:
+    def __init__(self, function):
+        self.function, self.__name__ = function, function.__name__
+        self.traces = {}        # (kind, ndim) of every argument -> its Trace, as CuPy caches kernels
+
+    def __call__(self, *args):
+        if not any(isinstance(a, ndarray) for a in args):
+            return self.function(*args)
+        key = tuple((type(a), a.ndim) if isinstance(a, ndarray) else type(a) for a in args)
+        if key not in self.traces:
+            self.traces[key] = strict_fusion.trace(self.function, args,
+                                                   lambda a: isinstance(a, ndarray))
+        trace = self.traces[key]
+        outer = _counting[:]
+        _counting.clear()       # the operations inside are one kernel: count none of them ...
+        try:
+            result = self.function(*args)
+        finally:
+            _counting.extend(outer)
+        _launch(f"fuse({self.__name__})")      # ... and the kernel once
+        if not trace.reduced:
+            _check_fused_shapes(trace, args, result)
+        return result
+
+
+def _check_fused_shapes(trace, args, result):
+    """Every output of an element-wise kernel has the arguments' common shape (cupy#8198)."""
+    shape = numpy.broadcast_shapes(*(a.shape for a in args if isinstance(a, ndarray)))
+    written = [args[i] for i in sorted(trace.written)]
+    returned = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+    for array in written + returned:
+        if array.shape != shape:
+            trace.refuse(f"an output of shape {array.shape} where CuPy's kernel writes the "
+                         f"arguments' common shape {shape} (cupy#8198)")
 
 
 # --- device memory by address, for minires.distributed's NCCL path -------------------------
