@@ -25,15 +25,16 @@ NAMES = [exercise.name for exercise in catalog.EXERCISES]
 PARTNER = {"ReLU.backward": "sum_to", "sum_to": "SGD._update", "topological_order": "SGD._update",
            "SGD._update": "Adam._update"}
 
-# (exercise, the line as the library has it, a wrong line, what the message must say)
+# (exercise, a line of its body or its helpers' as the library has it, a wrong line, what the
+# message must say)
 WRONG = {
     "topological_order": (
         "order.append(function)",
         "order.insert(0, function)",
         "which feeds it"),
     "ReLU.backward": (
-        "return gy * (self.y > 0)",
-        "return -gy * (self.y > 0)",
+        "return gy * (y > 0)",
+        "return -gy * (y > 0)",
         "gradient of input (3, 4) at ["),
     "sum_to": (
         "return g.reshape(shape)",
@@ -44,9 +45,9 @@ WRONG = {
         "g_b = -(xp.swapaxes(self.a, -1, -2) @ gy)",
         "gradient of b (4, 5) at ["),
     "Linear.backward": (
-        "gb = gy_rows.sum(axis=0)",
-        "gb = gy_rows.mean(axis=0)",
-        "gradient of bias (2,) at ["),
+        "gx = gy @ self.W",
+        "gx = -(gy @ self.W)",
+        "gradient of input (2, 3, 4) at ["),
     "im2col": (
         "(Cg * sC, sN, SH * sH, SW * sW, DH * sH, DW * sW, sC)",
         "(Cg * sC, sN, DH * sH, SW * sW, SH * sH, DW * sW, sC)",
@@ -60,36 +61,36 @@ WRONG = {
         "gW = gW.reshape(OC, Cg, KH, KW)",
         "gradient of weight (3, 2, 3, 3) at ["),
     "MaxPool2d.backward": (
-        "self.argmax == i * self.KW + j",
-        "self.argmax == j * self.KW + i",
+        "i * self.KW + j",
+        "j * self.KW + i",
         "gradient of input (1, 2, 4, 4) at ["),
     "AvgPool2d.backward": (
-        "g_share = gy.transpose(0, 2, 3, 1) * self.scale",
-        "g_share = gy.transpose(0, 2, 3, 1)",
+        "_add_scaled(gx_window, gy_nhwc, self.scale)",
+        "_add_scaled(gx_window, gy_nhwc, 1.0)",
         "gradient of input (1, 2, 4, 4) at ["),
     "BatchNorm2d.forward": (
-        "y_rows, y_rows) / len(x_rows)",
-        "y_rows, y_rows) / (len(x_rows) - 1)",
+        "V, f = centred_square_sums(x_rows, mean), 1.0 / M",
+        "V, f = centred_square_sums(x_rows, mean), 1.0 / (M - 1)",
         "output at ["),
     "BatchNorm2d.backward": (
-        "c = a * (gbeta * (-1.0 / M))",
-        "c = a * (gbeta * (1.0 / M))",
+        "c = -(a * (gbeta * f))",
+        "c = a * (gbeta * f)",
         "gradient of input (2, 3, 3, 4) at ["),
     "LogSoftmax.backward": (
         "return gy - xp.exp(self.y)",
         "return gy + xp.exp(self.y)",
         "gradient of input (3, 5) at ["),
     "CrossEntropy.backward": (
-        "gx[self.rows, self.target_read] -= ",
-        "gx[self.rows, self.target_read] += ",
+        "exp(log_p) * q_sum - q) * scale",
+        "exp(log_p) * q_sum + q) * scale",
         "gradient of input (5, 4) at ["),
     "SGD._update": (
-        'g = g + momentum * buf if group["nesterov"] else buf',
-        "g = buf",
+        'step = _nesterov_step if group["nesterov"] else _momentum_step',
+        "step = _momentum_step",
         "Nesterov: parameter 0 (3, 4) after step 1 at ["),
     "Adam._update": (
-        "step *= lr / (1 - beta1 ** t)",
-        "step *= lr",
+        "lr / (1 - beta1 ** t)",
+        "lr",
         "parameter 0 (3, 4) after step 1 at ["),
     "compare_gradients": (
         "gy = backend.to_device(rng.standard_normal(y.shape), dtype=y.dtype)",
@@ -161,6 +162,19 @@ def test_the_blanked_body_raises_and_keeps_its_docstring(name):
     tail = len(lines) - last
     assert blanked_lines[:first - 1] == lines[:first - 1]
     assert blanked_lines[len(blanked_lines) - tail:] == lines[len(lines) - tail:]
+
+
+@pytest.mark.parametrize("name", [exercise.name for exercise in catalog.EXERCISES if exercise.helpers])
+def test_the_helpers_that_hold_part_of_the_answer_are_blanked_too(name, tmp_path):
+    exercise = catalog.find(name)
+    path = tree.write_tree(exercise, tmp_path)
+    module = ast.parse(path.read_text())
+    for function in (name, *exercise.helpers):
+        node = tree.find_function(module, function)
+        statements = node.body[1:] if ast.get_docstring(node) is not None else node.body
+        assert len(statements) == 1 and isinstance(statements[0], ast.Raise), function
+        assert ast.literal_eval(statements[0].exc.args[0]) == exercise.message()
+    assert all(helper in exercise.message() for helper in exercise.helpers)
 
 
 def test_blank_body_handles_decorators_comments_and_no_docstring():
@@ -277,9 +291,12 @@ def test_a_wrong_answer_is_caught_naming_the_input_and_the_element(name, tmp_pat
     right, wrong, expected = WRONG[name]
     path = tree.copy_package(tmp_path) / exercise.file
     source = path.read_text()
-    first, last, _ = tree.body_lines(source, name)
-    body = "".join(source.splitlines(keepends=True)[first - 1:last])
-    assert body.count(right) == 1, "the wrong answer must change the exercise's own body"
+    bodies = []
+    for function in (name, *exercise.helpers):
+        first, last, _ = tree.body_lines(source, function)
+        bodies.append("".join(source.splitlines(keepends=True)[first - 1:last]))
+    [body] = [body for body in bodies if right in body]
+    assert body.count(right) == 1, "the wrong answer must change the exercise's own code"
     path.write_text(source.replace(body, body.replace(right, wrong)))
     status, printed = run_checks(name, tmp_path)
     assert status == 1 and expected in printed, printed

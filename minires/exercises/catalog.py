@@ -26,6 +26,9 @@ class Exercise:
     task: str           # what to write, one sentence
     shapes: str         # the arrays it takes and returns
     chapter: int
+    # functions of the same file that hold part of its arithmetic (what a GPU runs fused, through
+    # backend.fuse): their bodies are gone too, so that the copy keeps no part of the answer
+    helpers: tuple = ()
 
     @property
     def file(self):
@@ -46,8 +49,10 @@ class Exercise:
 
     def message(self):
         """What the blanked body raises: the exercise, what to write, the shapes and the chapter."""
+        helpers = (f" (its helpers {', '.join(self.helpers)} are blanked too: write them, or do "
+                   f"their arithmetic in {self.name} itself)" if self.helpers else "")
         return (f"exercise {self.name} ({self.chapter_title}): write {self.name} in "
-                f"minires/{self.file}: {self.task}; shapes: {self.shapes}")
+                f"minires/{self.file}{helpers}: {self.task}; shapes: {self.shapes}")
 
 
 EXERCISES = [
@@ -57,7 +62,8 @@ EXERCISES = [
              "root: a Function; returns a list of Functions, root last", 1),
     Exercise("functional/activation.py:ReLU.backward",
              "the gradient of max(x, 0): gy where x > 0, 0 elsewhere (forward kept self.y)",
-             "gy and self.y: the input's shape; returns gx: the input's shape", 1),
+             "gy and self.y: the input's shape; returns gx: the input's shape", 1,
+             helpers=('_relu_grad',)),
     Exercise("functional/arithmetic.py:sum_to",
              "sum g over the axes that broadcasting added (leading) or stretched (size 1 in shape)",
              "g: the broadcast shape; returns an array of shape `shape`", 2),
@@ -83,35 +89,42 @@ EXERCISES = [
     Exercise("functional/pool.py:MaxPool2d.backward",
              "send each window's gradient to the offset that held its maximum (self.argmax; the "
              "first in row-major order on a tie)",
-             "gy: (N, C, OH, OW); returns gx: (N, C, H, W)", 5),
+             "gy: (N, C, OH, OW); returns gx: (N, C, H, W)", 5,
+             helpers=('_add_where',)),
     Exercise("functional/pool.py:AvgPool2d.backward",
              "give every pixel of a window an equal share (self.scale) of the window's gradient",
-             "gy: (N, C, OH, OW); returns gx: (N, C, H, W)", 5),
+             "gy: (N, C, OH, OW); returns gx: (N, C, H, W)", 5,
+             helpers=('_add_scaled',)),
     Exercise("functional/norm.py:BatchNorm2d.forward",
              "training: normalise with the batch's mean and biased variance, update the running "
              "statistics (update_running_stats); evaluation: use the running ones; then "
              "gamma * x_hat + beta; keep self.x_rows, self.mean, self.gamma, and self.V, self.f "
              "with the variance V * f (training: the sum of squared deviations and 1 / M; "
              "evaluation: the running variance and 1), for backward",
-             "x: (N, C, H, W), gamma and beta: (C,); returns y: (N, C, H, W)", 6),
+             "x: (N, C, H, W), gamma and beta: (C,); returns y: (N, C, H, W)", 6,
+             helpers=('_normalise_batch', '_normalise', '_move_running_stats')),
     Exercise("functional/norm.py:BatchNorm2d.backward",
              "gbeta = sum(gy), ggamma = sum(gy * x_hat), and in training "
              "gx = scale * (gy - mean(gy) - x_hat * mean(gy * x_hat)) per channel (scale * gy in eval)",
-             "gy: (N, C, H, W); returns gx (N, C, H, W), ggamma (C,), gbeta (C,)", 6),
+             "gy: (N, C, H, W); returns gx (N, C, H, W), ggamma (C,), gbeta (C,)", 6,
+             helpers=('_gamma_beta_grads', '_input_grad', '_scaled')),
     Exercise("functional/loss.py:LogSoftmax.backward",
              "gx = gy - softmax(x) * sum(gy) along the axis (forward kept self.y = log softmax)",
              "gy and self.y: the input's shape; returns gx: the input's shape", 7),
     Exercise("functional/loss.py:CrossEntropy.backward",
              "sum(q_n) softmax(x_n) - q_n per row, with weights, label smoothing and ignore_index, "
              "times gy (divided by the total weight for the mean)",
-             "gy: () or (N,) for reduction 'none'; returns gx: (N, K)", 7),
+             "gy: () or (N,) for reduction 'none'; returns gx: (N, K)", 7,
+             helpers=('_softmax_minus_target', '_mean_scale')),
     Exercise("optim/sgd.py:SGD._update",
              "one SGD step in place: weight decay, momentum buffer (dampening, Nesterov), p -= lr * g",
-             "p, g, buf: (P,) flat slices; t: the step number from 1; returns nothing", 8),
+             "p, g, buf: (P,) flat slices; t: the step number from 1; returns nothing", 8,
+             helpers=('_descend', '_momentum_step', '_nesterov_step')),
     Exercise("optim/adam.py:Adam._update",
              "one Adam step in place: L2 or decoupled (AdamW) weight decay, the moving averages m "
              "and v, the bias-corrected step",
-             "p, g, exp_avg, exp_avg_sq: (P,) flat slices; t: the step number from 1; returns nothing", 8),
+             "p, g, exp_avg, exp_avg_sq: (P,) flat slices; t: the step number from 1; returns nothing", 8,
+             helpers=('_adam_step',)),
     Exercise("gradcheck.py:compare_gradients",
              "backward's gradient of sum(fn(*inputs) * gy) with gy random, and central differences "
              "for every element of every input that requires a gradient (gradcheck compares them)",

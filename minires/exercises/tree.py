@@ -88,8 +88,12 @@ def blank_body(source, qualified_name, message):
 
 
 def write_tree(exercise, directory, package=PACKAGE):
-    """Copy the package into ``directory/minires`` with ``exercise``'s body blanked; the edited file."""
+    """Copy the package into ``directory/minires`` with ``exercise``'s body (and its helpers') blanked;
+    the edited file."""
     destination = copy_package(directory, package)
     path = destination / exercise.file
-    path.write_text(blank_body(path.read_text(), exercise.name, exercise.message()))
+    source = path.read_text()
+    for name in (exercise.name, *exercise.helpers):
+        source = blank_body(source, name, exercise.message())
+    path.write_text(source)
     return path
