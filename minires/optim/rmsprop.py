@@ -1,5 +1,6 @@
 """RMSprop, PyTorch's rule."""
 from minires import backend
+from minires.arguments import check_bool, check_number
 from minires.optim.optimizer import Optimizer
 
 
@@ -25,9 +26,11 @@ class RMSprop(Optimizer):
 
     def _check(self, group):
         super()._check(group)
+        where = type(self).__name__
         for key in ("alpha", "eps", "weight_decay", "momentum"):
-            if not 0.0 <= group[key]:
-                raise ValueError(f"invalid {key} value {group[key]}: it must be >= 0")
+            check_number(where, key, group[key], low=0)
+        check_bool(where, "centered", group["centered"])
+        check_bool(where, "maximize", group["maximize"])
 
     def _update(self, group, t, p, g, square_avg, *state):
         xp = backend.get_array_module()
