@@ -286,6 +286,14 @@ CASES = [
     ("SequentialLR", "milestones", lambda g: lr_scheduler.SequentialLR(g.optimizer, [g.scheduler], [2])),
     ("SequentialLR", "last_epoch",
      lambda g: lr_scheduler.SequentialLR(g.optimizer, [g.scheduler], [], last_epoch=-5)),
+    ("load_torch_optimizer_state", "path_or_file", lambda g: minires.load_torch_optimizer_state(123)),
+    ("SGD.load_state_dict", "param_groups",
+     lambda g: g.optimizer.load_state_dict({"state": {}, "param_groups": []})),
+    ("SGD.load_state_dict", "state[0]", lambda g: g.optimizer.load_state_dict(
+        {"state": {0: {"momentum_buffer": numpy.zeros((4, 3, 3, 3))}},
+         "param_groups": g.optimizer.state_dict()["param_groups"]})),
+    ("SGD.load_state_dict", "lr", lambda g: g.optimizer.load_state_dict(
+        {"state": {}, "param_groups": [{**g.optimizer.state_dict()["param_groups"][0], "lr": -1.0}]})),
 ]
 
 # How a function or layer is named in its messages where that is not its own name; otherwise

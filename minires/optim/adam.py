@@ -17,6 +17,7 @@ class Adam(Optimizer):
     p = p - lr / (1 - beta1^t) * m / (sqrt(v, or v_max) / sqrt(1 - beta2^t) + eps)
     """
     decoupled_weight_decay = False
+    STATE_NAMES = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False):
@@ -55,6 +56,9 @@ class Adam(Optimizer):
             _amsgrad_step(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, *numbers)
         else:
             _adam_step(p, g, exp_avg, exp_avg_sq, *numbers)
+
+    def _group_keeps(self, group, name):
+        return name != "max_exp_avg_sq" or group["amsgrad"]
 
     def _state_arrays(self):
         arrays = {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}

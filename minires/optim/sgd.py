@@ -14,6 +14,9 @@ class SGD(Optimizer):
     p = p - lr * g
     """
 
+    STATE_NAMES = ("momentum_buffer",)
+    steps_in_state = False          # PyTorch's SGD keeps only the buffer, made at the first step
+
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -47,6 +50,9 @@ class SGD(Optimizer):
         decay, keep = (0.0, 1.0) if t == 1 else (momentum, 1 - dampening)
         step = _nesterov_step if group["nesterov"] else _momentum_step
         step(p, g, sign, buf, decay, keep, momentum, lr)
+
+    def _group_keeps(self, group, name):
+        return bool(group["momentum"])
 
     def _state_arrays(self):
         return {} if self.momentum_buffer is None else {"momentum_buffer": self.momentum_buffer}

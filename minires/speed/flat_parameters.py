@@ -47,8 +47,8 @@ class FlatParameters:
         self.data_views, self.grad_views, self.offsets = [], [], [0]
         for p in params:
             start, stop = self.offsets[-1], self.offsets[-1] + p.numel()
-            self.data_views.append(_view_like(self.data[start:stop], p.data))
-            self.grad_views.append(_view_like(self.grad[start:stop], p.data))
+            self.data_views.append(view_like(self.data[start:stop], p.data))
+            self.grad_views.append(view_like(self.grad[start:stop], p.data))
             p.grad_slot = self.grad_views[-1]
             self.offsets.append(stop)
         self.bind()
@@ -91,7 +91,7 @@ class FlatParameters:
             self.grad.fill(0)
 
 
-def _view_like(flat, array):
+def view_like(flat, array):
     """``flat`` seen with the shape of ``array`` and the same memory order.
 
     A conv weight is (OC, C, KH, KW) with channels-last memory (see
