@@ -36,10 +36,9 @@ class Adagrad(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        where = type(self).__name__
         for key in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            check_number(where, key, group[key], low=0)
-        check_bool(where, "maximize", group["maximize"])
+            check_number("Adagrad", key, group[key], low=0)
+        check_bool("Adagrad", "maximize", group["maximize"])
 
     def _update(self, group, t, p, g, state_sum):
         xp = backend.get_array_module()

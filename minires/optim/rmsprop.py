@@ -28,11 +28,10 @@ class RMSprop(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        where = type(self).__name__
         for key in ("alpha", "eps", "weight_decay", "momentum"):
-            check_number(where, key, group[key], low=0)
-        check_bool(where, "centered", group["centered"])
-        check_bool(where, "maximize", group["maximize"])
+            check_number("RMSprop", key, group[key], low=0)
+        for key in ("centered", "maximize"):
+            check_bool("RMSprop", key, group[key])
 
     def _update(self, group, t, p, g, square_avg, *state):
         xp = backend.get_array_module()
