@@ -36,6 +36,10 @@ A file can also ask for memory it does not hold, so nothing in it is trusted for
   run, because the unpickler sizes its memo table from the index a PUT opcode names: the 9-byte
   program ``PROTO 2, NONE, LONG_BINPUT 30000000, STOP`` takes 480 MB, and a larger index more.
 
+An optimizer's state (``torch.save(optimizer.state_dict(), path)``) is the same archive holding
+plain dicts, lists and numbers around its tensors: ``load_torch_optimizer_state`` reads it with the
+same unpickler and checks, then checks its layout (``state`` by parameter index, ``param_groups``).
+
 Files from PyTorch < 1.6 use the legacy format (several pickles back to back, the first one a magic
 number); they are detected and refused.
 """

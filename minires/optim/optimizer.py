@@ -26,6 +26,12 @@ gradient: one run per group when every parameter has a gradient.
 as the idiom ``for group in optimizer.param_groups: group["lr"] = lr`` (the
 course's ``update_lr``) does. Parameters that do not require a gradient are
 left out: they never move.
+
+``state_dict()`` gives PyTorch's layout (``state`` by parameter index, each array
+shaped like its parameter; ``param_groups`` with index lists), cut out of the flat
+arrays; ``load_state_dict`` takes it, a PyTorch optimizer's (read with
+``minires.load_torch_optimizer_state``), or the flat layout minires's checkpoints
+keep (``flat_state_dict()``).
 """
 import itertools
 from functools import partial
