@@ -69,13 +69,14 @@ from minires.gradcheck import GradcheckError, gradcheck
 from minires.seeding import manual_seed
 from minires.speed import profiler
 from minires.summary import summary
-from minires.torch_format import load_torch_state_dict, save_torch_state_dict
+from minires.torch_format import load_torch_optimizer_state, load_torch_state_dict, save_torch_state_dict
 
 __all__ = [
     "Function", "GradcheckError", "ShapeError", "Tensor", "arange", "argsort", "backward", "cat", "ceil",
     "chunk", "clone", "cos", "cumsum", "device", "distributed", "einsum", "empty", "eye", "flip",
     "floor", "floor_divide", "full", "full_like", "functional", "gather", "get_backend", "gradcheck",
-    "index_select", "is_grad_enabled", "linspace", "load_checkpoint", "load_torch_state_dict", "log1p",
+    "index_select", "is_grad_enabled", "linspace", "load_checkpoint", "load_torch_optimizer_state",
+    "load_torch_state_dict", "log1p",
     "logsumexp", "manual_seed", "masked_fill", "maximum", "minimum", "models", "nn", "no_grad", "norm",
     "ones", "ones_like", "optim", "prod", "profiler", "rand", "randint", "randn", "remainder", "roll",
     "save_checkpoint", "save_torch_state_dict", "scatter", "scatter_add", "set_backend", "sign", "sin",

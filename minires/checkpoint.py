@@ -116,7 +116,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
             "settings": settings or {}}
     if optimizer is not None:
         numbers = {}
-        for name, value in optimizer.state_dict().items():
+        for name, value in optimizer.flat_state_dict().items():
             if hasattr(value, "shape"):
                 arrays[f"optimizer/{name}"] = backend.to_host(value)
             else:
@@ -186,7 +186,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, check_finite=Tr
     except RuntimeError as error:   # Module names every missing, unexpected or misshapen key
         raise ValueError(f"{path}: {error}") from None
     if optimizer is not None:
-        optimizer.load_state_dict({**meta["optimizer"], **optimizer_state})
+        optimizer.load_flat_state_dict({**meta["optimizer"], **optimizer_state})
     if scheduler is not None and "scheduler" in meta:
         scheduler.load_state_dict(meta["scheduler"])     # checked with the meta
     return meta
@@ -305,7 +305,7 @@ def _checked_meta(array, path, optimizer, scheduler):
     if optimizer is not None:
         if "optimizer" not in meta:
             raise ValueError(f"{path} holds no optimizer state")
-        _check_numbers(meta["optimizer"], optimizer.state_dict(), "optimizer", refuse)
+        _check_numbers(meta["optimizer"], optimizer.flat_state_dict(), "optimizer", refuse)
     if scheduler is not None and "scheduler" in meta:
         _check_numbers(meta["scheduler"], scheduler.state_dict(), "scheduler", refuse)
         try:
@@ -347,7 +347,7 @@ def _check_rng_state(state, refuse):
 
 def _check_optimizer_arrays(optimizer, saved, path):
     """Every state array of the optimizer is in the file with its shape (checked before loading)."""
-    for name, value in optimizer.state_dict().items():
+    for name, value in optimizer.flat_state_dict().items():
         if not hasattr(value, "shape"):
             continue
         if name not in saved:

@@ -36,6 +36,10 @@ A file can also ask for memory it does not hold, so nothing in it is trusted for
   run, because the unpickler sizes its memo table from the index a PUT opcode names: the 9-byte
   program ``PROTO 2, NONE, LONG_BINPUT 30000000, STOP`` takes 480 MB, and a larger index more.
 
+An optimizer's state (``torch.save(optimizer.state_dict(), path)``) is the same archive holding
+plain dicts, lists and numbers around its tensors: ``load_torch_optimizer_state`` reads it with the
+same unpickler and checks, then checks its layout (``state`` by parameter index, ``param_groups``).
+
 Files from PyTorch < 1.6 use the legacy format (several pickles back to back, the first one a magic
 number); they are detected and refused.
 """
@@ -125,13 +129,35 @@ def load_torch_state_dict(path_or_file):
             tensors. The message names the file and the record or field at fault.
         OSError: the file cannot be opened (missing, a folder, no permission).
     """
+    return _open_and_load(path_or_file, "load_torch_state_dict", _as_plain_dict)
+
+
+def load_torch_optimizer_state(path_or_file):
+    """Read a ``torch.save(optimizer.state_dict(), ...)`` file without torch, by the same safe
+    reader as ``load_torch_state_dict`` (the same few globals; nothing else in it is run).
+
+    Returns:
+        dict: PyTorch's layout, ``{"state": {index: {"step": array, "exp_avg": array, ...}},
+        "param_groups": [{"lr": ..., "params": [index, ...]}, ...]}``, its tensors as NumPy
+        arrays and its hyper-parameters as Python numbers; ``optimizer.load_state_dict`` takes it.
+
+    Raises:
+        UnsafeCheckpointError, TorchFormatError, OSError: as ``load_torch_state_dict``; also
+        TorchFormatError when the file holds something other than an optimizer's state dict.
+    """
+    return _open_and_load(path_or_file, "load_torch_optimizer_state", _as_optimizer_state)
+
+
+def _open_and_load(path_or_file, where, as_result):
+    """``as_result(the unpickled object, name)`` for a path or a seekable binary file."""
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, "rb") as file:
-            return _load(file, os.fspath(path_or_file))
+            return as_result(_load(file, os.fspath(path_or_file)), os.fspath(path_or_file))
     if not all(hasattr(path_or_file, method) for method in ("read", "seek", "tell")):
-        raise TypeError(f"load_torch_state_dict: path_or_file must be a path or a seekable binary "
+        raise TypeError(f"{where}: path_or_file must be a path or a seekable binary "
                         f"file, got {type(path_or_file).__name__}")
-    return _load(path_or_file, getattr(path_or_file, "name", "<stream>"))
+    name = getattr(path_or_file, "name", "<stream>")
+    return as_result(_load(path_or_file, name), name)
 
 
 def _load(file, name):
@@ -173,7 +199,7 @@ def _load(file, name):
             raise
         except Exception as err:  # a damaged pickle fails in many ways: EOFError, KeyError, ...
             raise TorchFormatError(f"{name}: {prefix}/data.pkl is corrupt ({err!r})") from err
-    return _as_plain_dict(state_dict, name)
+    return state_dict
 
 
 class _StateDictUnpickler(pickle.Unpickler):
@@ -348,6 +374,42 @@ def _as_plain_dict(state_dict, name):
                                    "not a tensor; minires reads plain state dicts, saved with "
                                    "torch.save(model.state_dict(), path)")
     return dict(state_dict)
+
+
+def _as_optimizer_state(state, name):
+    """The unpickled object as an optimizer's state dict: plain dicts, lists and numbers."""
+    def refuse(field, what):
+        raise TorchFormatError(f"{name}: {field} is {what}; an optimizer's state dict (saved with "
+                               "torch.save(optimizer.state_dict(), path)) was expected")
+
+    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
+        refuse("the object", f"a {type(state).__name__} with the keys "
+               f"{sorted(map(repr, state)) if isinstance(state, dict) else 'none'}")
+    if not isinstance(state["state"], dict):
+        refuse("state", f"a {type(state['state']).__name__}, not a dict by parameter index")
+    for index, entry in state["state"].items():
+        if type(index) is not int or not isinstance(entry, dict) or not all(
+                isinstance(key, str) and (isinstance(value, numpy.ndarray) or _is_plain(value))
+                for key, value in entry.items()):
+            refuse(f"state[{index!r}]", "not a dict from names to tensors and numbers")
+    if not isinstance(state["param_groups"], list):
+        refuse("param_groups", f"a {type(state['param_groups']).__name__}, not a list")
+    for number, group in enumerate(state["param_groups"]):
+        if not (isinstance(group, dict) and all(isinstance(key, str) and _is_plain(value)
+                                                for key, value in group.items())
+                and isinstance(group.get("params"), list)
+                and all(type(index) is int for index in group["params"])):
+            refuse(f"param_groups[{number}]", "not a dict of numbers with a list of parameter "
+                   "indices under 'params'")
+    return {"state": {index: dict(entry) for index, entry in state["state"].items()},
+            "param_groups": [dict(group) for group in state["param_groups"]]}
+
+
+def _is_plain(value):
+    """A hyper-parameter: None, a bool, number or string, or a list or tuple of them."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def save_torch_state_dict(state_dict, path):

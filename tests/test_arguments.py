@@ -624,6 +624,43 @@ CASES = [
      lambda g: lr_scheduler.OneCycleLR(g.optimizer, 0.1, total_steps=10, cycle_momentum="y")),
     ("OneCycleLR", "max_lr", lambda g: lr_scheduler.OneCycleLR(g.optimizer, [0.1, 0.2], total_steps=10)),
     ("LRScheduler", "optimizer", lambda g: lr_scheduler.LRScheduler(None)),
+    # issue 17: the optimizers' options, the schedules' last_epoch, SequentialLR
+    ("Adam", "amsgrad", lambda g: optim.Adam(g.model.parameters(), amsgrad="yes")),
+    ("Adam", "maximize", lambda g: optim.Adam(g.model.parameters(), maximize=1)),
+    ("AdamW", "maximize", lambda g: optim.AdamW(g.model.parameters(), maximize=None)),
+    ("SGD", "maximize", lambda g: optim.SGD(g.model.parameters(), lr=0.1, maximize="no")),
+    ("RMSprop", "alpha", lambda g: optim.RMSprop(g.model.parameters(), alpha=-0.9)),
+    ("RMSprop", "centered", lambda g: optim.RMSprop(g.model.parameters(), centered="yes")),
+    ("RMSprop", "maximize", lambda g: optim.RMSprop(g.model.parameters(), maximize=0)),
+    ("Adagrad", "lr_decay", lambda g: optim.Adagrad(g.model.parameters(), lr_decay=-0.1)),
+    ("Adagrad", "maximize", lambda g: optim.Adagrad(g.model.parameters(), maximize="yes")),
+    ("StepLR", "last_epoch", lambda g: optim.StepLR(g.optimizer, step_size=2, last_epoch=-2)),
+    ("StepLR", "last_epoch", lambda g: optim.StepLR(optim.SGD(g.model.parameters(), lr=0.1), 2,
+                                                    last_epoch=3)),     # no initial_lr to resume from
+    ("MultiStepLR", "last_epoch", lambda g: lr_scheduler.MultiStepLR(g.optimizer, [2], last_epoch=1.5)),
+    ("CosineAnnealingLR", "last_epoch",
+     lambda g: lr_scheduler.CosineAnnealingLR(g.optimizer, 5, last_epoch="3")),
+    ("ExponentialLR", "last_epoch", lambda g: lr_scheduler.ExponentialLR(g.optimizer, 0.9, last_epoch=-3)),
+    ("LambdaLR", "last_epoch", lambda g: lr_scheduler.LambdaLR(g.optimizer, abs, last_epoch=None)),
+    ("LinearLR", "last_epoch", lambda g: lr_scheduler.LinearLR(g.optimizer, last_epoch=True)),
+    ("OneCycleLR", "last_epoch",
+     lambda g: lr_scheduler.OneCycleLR(g.optimizer, 0.5, total_steps=10, last_epoch=-2)),
+    ("SequentialLR", "schedulers", lambda g: lr_scheduler.SequentialLR(g.optimizer, [], [])),
+    ("SequentialLR", "schedulers[1]",
+     lambda g: lr_scheduler.SequentialLR(g.optimizer, [g.scheduler, g.optimizer], [2])),
+    ("SequentialLR", "milestones", lambda g: lr_scheduler.SequentialLR(g.optimizer, [g.scheduler], [2])),
+    ("SequentialLR", "last_epoch",
+     lambda g: lr_scheduler.SequentialLR(g.optimizer, [g.scheduler], [], last_epoch=-5)),
+    ("load_torch_optimizer_state", "path_or_file", lambda g: minires.load_torch_optimizer_state(123)),
+    ("SGD.load_state_dict", "param_groups",
+     lambda g: g.optimizer.load_state_dict({"state": {}, "param_groups": []})),
+    ("SGD.load_state_dict", "state[0]", lambda g: g.optimizer.load_state_dict(
+        {"state": {0: {"momentum_buffer": numpy.zeros((4, 3, 3, 3))}},
+         "param_groups": g.optimizer.state_dict()["param_groups"]})),
+    ("SGD.load_state_dict", "lr", lambda g: g.optimizer.load_state_dict(
+        {"state": {}, "param_groups": [{**g.optimizer.state_dict()["param_groups"][0], "lr": -1.0}]})),
+    ("adaptive_max_pool2d", "return_indices", lambda g: F.adaptive_max_pool2d(g.img, 2, return_indices=1)),
+    ("AdaptiveMaxPool2d", "return_indices", lambda g: nn.AdaptiveMaxPool2d(2, return_indices="yes")),
 ]
 
 # How a function or layer is named in its messages where that is not its own name; otherwise

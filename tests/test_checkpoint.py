@@ -69,8 +69,8 @@ def test_checkpoint_round_trip_on_the_device(device, tmp_path):
     for (key, saved), (_, loaded) in zip(model.state_dict().items(), restored.state_dict().items()):
         assert isinstance(loaded, strict_device.ndarray), key
         numpy.testing.assert_array_equal(backend.to_host(loaded), backend.to_host(saved), err_msg=key)
-    for name, array in optimizer.state_dict().items():
-        loaded = restored_optimizer.state_dict()[name]
+    for name, array in optimizer.flat_state_dict().items():
+        loaded = restored_optimizer.flat_state_dict()[name]
         if hasattr(array, "shape"):
             numpy.testing.assert_array_equal(backend.to_host(loaded), backend.to_host(array))
         else:

@@ -26,6 +26,7 @@ import minires.data
 import minires.functional as F
 from minires import backend, nn, optim
 from minires.models.resnet import ResidualBlock
+from minires.optim import lr_scheduler
 from minires.testing import strict_device
 
 MINIRES = pathlib.Path(minires.__file__).parent
@@ -439,6 +440,18 @@ def pytorch_idioms_workload(rng):
         embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
         optimizer.step()
         optimizer.zero_grad()
+    for optimizer in (optim.Adam(embedded.parameters(), amsgrad=True, maximize=True, weight_decay=0.1),
+                      optim.SGD(embedded.parameters(), momentum=0.9, nesterov=True, maximize=True)):
+        embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
+        nn.utils.clip_grad_norm_(embedded.parameters(), 1.0)        # one pass over the flat array
+        nn.utils.clip_grad_value_(embedded.parameters(), 0.5)
+        optimizer.step()
+        optimizer.load_state_dict(optimizer.state_dict())           # PyTorch's layout
+        optimizer.zero_grad()
+    schedules = [lr_scheduler.LinearLR(optimizer, 0.5, total_iters=2),
+                 lr_scheduler.ExponentialLR(optimizer, 0.9)]
+    lr_scheduler.SequentialLR(optimizer, schedules, milestones=[2]).step()
+    F.adaptive_max_pool2d(x, (3, 2), return_indices=True)[1].sum()
     embedded(minires.tensor([[0, 4], [4, 1]])).sum().backward()
     for initialise in (nn.init.kaiming_normal_, nn.init.xavier_normal_, nn.init.trunc_normal_):
         initialise(embedded.weight)

@@ -52,6 +52,7 @@ def workload():
     labels = numpy.array([0, 4, 2])
     results = []
     for optimizer in (optim.Adam(model.parameters(), lr=1e-2),
+                      optim.Adam(model.parameters(), lr=1e-2, amsgrad=True),
                       optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, nesterov=True),
                       optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, dampening=0.1),
                       optim.SGD(model.parameters(), lr=1e-2)):

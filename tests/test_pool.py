@@ -352,3 +352,25 @@ def test_adaptive_max_pool_matches_torch_and_gradchecks(rng, output_size):
                   numpy.round(rng.standard_normal((1, 2, 5, 6)), 0))        # ties: the first keeps it
     assert minires.gradcheck(lambda x: F.adaptive_max_pool2d(x, output_size), [distinct(rng, 1, 2, 5, 4)],
                              **TOL)
+
+
+@pytest.mark.parametrize("output_size", [1, (2, 3), (3, None), 4, (5, 2)])
+def test_adaptive_max_pool_return_indices_matches_torch(rng, output_size):
+    """Issue 17: the positions h * W + w of the maxima, ties (rounded inputs) to the first, as
+    PyTorch; the values and gradient as without indices; an unbatched image; and max_unpool2d
+    puts each maximum back where it was found."""
+    for x in (numpy.round(rng.standard_normal((2, 3, 7, 5)), 0), distinct(rng, 3, 6, 4).numpy()):
+        y, indices = F.adaptive_max_pool2d(Tensor(x), output_size, return_indices=True)
+        expected_y, expected = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(x), output_size,
+                                                                       return_indices=True)
+        assert indices.dtype == numpy.int64 and indices.shape == tuple(expected.shape)
+        numpy.testing.assert_array_equal(indices.numpy(), expected.numpy())
+        numpy.testing.assert_array_equal(y.numpy(), expected_y.numpy())
+    layer_y, layer_indices = nn.AdaptiveMaxPool2d(output_size, return_indices=True)(Tensor(x))
+    numpy.testing.assert_array_equal(layer_indices.numpy(), expected.numpy())
+    plane = numpy.zeros(x.shape).reshape(3, -1)
+    numpy.put_along_axis(plane, indices.numpy().reshape(3, -1), y.numpy().reshape(3, -1), axis=1)
+    numpy.testing.assert_array_equal(plane.reshape(x.shape)[plane.reshape(x.shape) != 0],
+                                     x[plane.reshape(x.shape) != 0])
+    assert minires.gradcheck(lambda v: F.adaptive_max_pool2d(v, output_size, return_indices=True)[0],
+                             [distinct(rng, 1, 2, 5, 4)], **TOL)

@@ -330,10 +330,12 @@ def adaptive_avg_pool2d(input, output_size):
 
 class AdaptiveMaxPool2d(Function):
     """The maximum of each adaptive window (see ``adaptive_avg_pool2d``); the gradient goes to
-    the first maximum of the window in row-major order, as PyTorch routes it."""
+    the first maximum of the window in row-major order, as PyTorch routes it. With
+    ``keep_indices`` it keeps ``indices``: that maximum's position h * W + w in its plane."""
 
-    def __init__(self, rows, columns):
+    def __init__(self, rows, columns, keep_indices=False):
         self.rows, self.columns = rows, columns     # [(start, end)] of each output row, column
+        self.keep_indices = keep_indices
 
     def forward(self, x):
         xp = backend.get_array_module()
@@ -341,6 +343,7 @@ class AdaptiveMaxPool2d(Function):
         N, H, W, C = x_nhwc.shape
         y = xp.empty((N, len(self.rows), len(self.columns), C), dtype=x.dtype)  # (N, OH, OW, C)
         self.winners = {}                                                   # (oh, ow) -> one-hot
+        indices = xp.empty(y.shape, dtype=xp.int64) if self.keep_indices else None  # (N, OH, OW, C)
         for oh, (h0, h1) in enumerate(self.rows):
             for ow, (w0, w1) in enumerate(self.columns):
                 pixels = x_nhwc[:, h0:h1, w0:w1, :].reshape(N, -1, C)       # (N, kh*kw, C)
@@ -349,6 +352,11 @@ class AdaptiveMaxPool2d(Function):
                 if self.needs_input_grad[0]:
                     positions = xp.arange(pixels.shape[1]).reshape(1, -1, 1)    # (1, kh*kw, 1)
                     self.winners[oh, ow] = positions == first[:, None, :]       # (N, kh*kw, C)
+                if indices is not None:     # the window's row and column of it, in the plane
+                    h, w = h0 + first // (w1 - w0), w0 + first % (w1 - w0)     # (N, C) each
+                    indices[:, oh, ow, :] = h * W + w                           # (N, C)
+        if indices is not None:
+            self.indices = indices.transpose(0, 3, 1, 2)                    # (N, C, OH, OW)
         self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)                                      # (N, C, OH, OW)
 
@@ -367,9 +375,9 @@ class AdaptiveMaxPool2d(Function):
 @unbatched_images
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """PyTorch's ``F.adaptive_max_pool2d``: (N, C, H, W) -> (N, C, OH, OW), the maximum of each
-    of adaptive_avg_pool2d's windows. ``return_indices`` is not supported."""
-    if return_indices:
-        raise ValueError("adaptive_max_pool2d(): return_indices=True is not supported in minires")
+    of adaptive_avg_pool2d's windows. ``return_indices``: also the (N, C, OH, OW) int64
+    position h * W + w of each maximum in its (H, W) plane, as PyTorch (for ``max_unpool2d``)."""
+    check_bool("AdaptiveMaxPool2d", "return_indices", return_indices)
     check_tensor("AdaptiveMaxPool2d", "input", input)
     OH, OW = check_output_size("AdaptiveMaxPool2d", output_size)
 
@@ -378,7 +386,9 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     check_image_input(name, input, None, (1, 1), (0, 0))
     N, C, H, W = input.shape
     OH, OW = H if OH is None else OH, W if OW is None else OW
-    return AdaptiveMaxPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
+    function = AdaptiveMaxPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW), return_indices)
+    y = function(input)
+    return (y, Tensor(function.indices)) if return_indices else y
 
 
 def _adaptive_windows(size, out):

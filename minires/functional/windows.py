@@ -84,10 +84,13 @@ def scatter_windows(add_window_gradient, x_shape, kernel, stride, padding, OH, O
 def unbatched_images(function):
     """Let ``function`` of an (N, C, H, W) batch also take one (C, H, W) image, as PyTorch's
     convolutions and poolings do: the image goes through as a batch of one, and the result
-    comes back without the batch dimension."""
+    comes back without the batch dimension (each result, where it gives two)."""
     @functools.wraps(function)
     def batched(input, *args, **kwargs):
         if getattr(input, "ndim", None) != 3:        # the function's own checks see anything else
             return function(input, *args, **kwargs)
-        return function(input.unsqueeze(0), *args, **kwargs).squeeze(0)     # (C, OH, OW)
+        result = function(input.unsqueeze(0), *args, **kwargs)
+        if isinstance(result, tuple):                # the output and its indices (return_indices)
+            return tuple(part.squeeze(0) for part in result)                # (C, OH, OW) each
+        return result.squeeze(0)                                            # (C, OH, OW)
     return batched

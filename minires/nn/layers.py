@@ -249,15 +249,17 @@ class MaxPool2d(Module):
 
 
 class AdaptiveMaxPool2d(Module):
-    """(N, C, H, W) -> (N, C, OH, OW): the maximum of each adaptive window."""
+    """(N, C, H, W) -> (N, C, OH, OW): the maximum of each adaptive window; with
+    ``return_indices=True`` also where each maximum is (``F.adaptive_max_pool2d``)."""
 
-    def __init__(self, output_size):
+    def __init__(self, output_size, return_indices=False):
         super().__init__()
         check_output_size("AdaptiveMaxPool2d", output_size)
-        self.output_size = output_size
+        check_bool("AdaptiveMaxPool2d", "return_indices", return_indices)
+        self.output_size, self.return_indices = output_size, return_indices
 
     def forward(self, x):
-        return F.adaptive_max_pool2d(x, self.output_size)
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
 
     def __repr__(self):
         return f"AdaptiveMaxPool2d(output_size={self.output_size})"

@@ -6,9 +6,11 @@
 
 Both change the parameters' ``.grad`` in place (so gradients that are views of an
 optimizer's flat buffer stay views) and skip parameters without a gradient. Where
-the gradients already lie in one flat buffer (``speed/flat_parameters.py``), one
-pass over that buffer would do; here it is one pass per parameter, as PyTorch's
-foreach-free path.
+the gradients lie in one run of an optimizer's flat gradient array
+(``speed/flat_parameters.py``: after backward, with every parameter given a gradient),
+both make one pass over that run: a few operations whatever the number of parameters
+(on a GPU, a few kernels instead of a few per parameter). Otherwise they make one pass
+per parameter, as PyTorch's foreach-free path.
 """
 import math
 import numbers
@@ -19,7 +21,8 @@ from minires.autograd import Tensor
 
 
 def _gradients(where, parameters):
-    """The gradients of ``parameters`` (a Tensor or an iterable of them) that have one."""
+    """The arrays to clip: one run of a flat gradient array when it holds exactly the gradients
+    of ``parameters`` (a Tensor or an iterable of them), else each one's gradient (None skipped)."""
     if not isinstance(parameters, Tensor) and not hasattr(parameters, "__iter__"):
         raise TypeError(f"{where}: parameters must be a Tensor or an iterable of Tensors, got "
                         f"{type(parameters).__name__}")
@@ -27,7 +30,25 @@ def _gradients(where, parameters):
     for index, p in enumerate(parameters):
         if not isinstance(p, Tensor):
             raise TypeError(f"{where}: parameters[{index}] must be a Tensor, got {type(p).__name__}")
-    return [p.grad for p in parameters if p.grad is not None]
+    flat = _flat_gradient(parameters)
+    return [p.grad for p in parameters if p.grad is not None] if flat is None else [flat]
+
+
+def _flat_gradient(parameters):
+    """The slice of an optimizer's flat gradient array that is these parameters' gradients
+    (all there, each once, consecutive), or None."""
+    places = [getattr(p, "flat_place", None) for p in parameters]
+    if not places or None in places:
+        return None
+    owner = places[0][0]()
+    if owner is None or any(place[0]() is not owner for place in places):
+        return None
+    indices = sorted(index for _, index in places)
+    if indices != list(range(indices[0], indices[-1] + 1)):
+        return None
+    if any(p.grad is not owner.grad_views[index] for p, (_, index) in zip(parameters, places)):
+        return None         # a gradient None, or replaced and not yet bound back
+    return owner.grad[owner.offsets[indices[0]]:owner.offsets[indices[-1] + 1]]
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):

@@ -12,6 +12,9 @@ class Adagrad(Optimizer):
     p = p - lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps)
     """
 
+    STATE_NAMES = ("sum",)
+    state_from_construction = True      # PyTorch makes each parameter's step and sum at once
+
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, maximize=False):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
@@ -47,6 +50,9 @@ class Adagrad(Optimizer):
         std = xp.sqrt(state_sum)
         std += group["eps"]
         p -= group["lr"] / (1 + (t - 1) * group["lr_decay"]) * (g / std)
+
+    def _fresh_state(self, name, group):
+        return group["initial_accumulator_value"]
 
     def _state_arrays(self):
         return {"sum": self.sum}

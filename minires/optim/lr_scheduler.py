@@ -12,10 +12,18 @@ change made by hand between epochs carries on, as in PyTorch:
     LambdaLR            lr = base_lr * lr_lambda(e)   (not chained)
     ReduceLROnPlateau   lr = lr * factor              when the metric stops improving
     OneCycleLR          up to max_lr and down again, per batch, the momentum the other way
+    SequentialLR        one schedule after another, each restarted at its milestone
 
 The cosine rule is the recursive form of ``eta_min + (base_lr - eta_min) * (1 + cos(pi e / T)) / 2``
 (e the epoch, T = T_max), computed as PyTorch computes it, so the rates agree to the last bit.
+
+As in PyTorch, construction is the step into epoch 0 (``last_epoch`` -1 -> 0), where
+LambdaLR, LinearLR and OneCycleLR set their first rate. ``last_epoch=k`` resumes a schedule
+whose epoch k is done: the rates are then those the optimizer holds (its state loaded), the
+base rates its groups' ``initial_lr``, and construction steps into epoch k + 1 (as PyTorch,
+StepLR, MultiStepLR and LambdaLR apply that epoch's rule; the others keep the rates).
 """
+import bisect
 import math
 import numbers
 
@@ -24,24 +32,48 @@ from minires.arguments import check_bool, check_choice, check_int, check_number
 
 class LRScheduler:
     """What the schedules share: the epoch count, the base rates, ``step`` and the state."""
+    is_initial = False          # True during the step made at construction
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(type(self).__name__, optimizer)
+        _check_last_epoch(type(self).__name__, last_epoch, optimizer)
         self.optimizer = optimizer
         # as PyTorch: the first schedule on an optimizer records its rates in the groups,
         # so a later one (or one built after loading a checkpoint) starts from the same base
         self.base_lrs = [group.setdefault("initial_lr", group["lr"])
                          for group in optimizer.param_groups]
-        self.last_epoch = 0
-        self.last_lr = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.initial_step()
+
+    def initial_step(self):
+        """The step into epoch ``last_epoch + 1`` made at construction (PyTorch's ``_initial_step``)."""
+        self.is_initial = True
+        try:
+            self.step()
+        finally:
+            del self.is_initial         # back to the class's False; not part of the state
 
     def get_lr(self):
         """The rates for epoch ``last_epoch``, from the rates the groups hold now."""
         raise NotImplementedError
 
+    def closed_form_lr(self):
+        """The rates for epoch ``last_epoch`` from the base rates alone, or None where the
+        schedule has no such form (PyTorch's ``_get_closed_form_lr``: SequentialLR uses it)."""
+        return None
+
     def step(self):
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        self._set_rates(self.get_lr())
+
+    def restart(self):
+        """Go to epoch 0, at the closed form's rates (SequentialLR, at this schedule's milestone)."""
+        self.last_epoch = 0
+        rates = self.closed_form_lr()
+        self._set_rates(self.get_lr() if rates is None else rates)
+
+    def _set_rates(self, rates):
+        for group, lr in zip(self.optimizer.param_groups, rates):
             group["lr"] = lr
         self.last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -88,18 +120,21 @@ class StepLR(LRScheduler):
     The course divides the rate by 3 every 20 epochs: ``StepLR(optimizer, step_size=20, gamma=1/3)``.
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if not _is_count(step_size) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
         if not _is_number(gamma):
             raise ValueError(f"StepLR: gamma must be a finite number, got {gamma!r}")
         self.step_size, self.gamma = step_size, gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch % self.step_size != 0:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return [group["lr"] for group in self.optimizer.param_groups]
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def closed_form_lr(self):
+        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
 
     def check_state_dict(self, state):
         """Also checks the first checkpoints' state (``base_lr``, ``last_epoch``, ``step_size``, gamma)."""
@@ -133,13 +168,13 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` at each epoch of ``milestones`` (e.g. [30, 80])."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         if not (isinstance(milestones, (list, tuple)) and all(_is_count(m) for m in milestones)):
             raise ValueError(f"MultiStepLR: milestones must be a list of ints >= 0, got {milestones!r}")
         if not _is_number(gamma):
             raise ValueError(f"MultiStepLR: gamma must be a finite number, got {gamma!r}")
         self.milestones, self.gamma = sorted(milestones), gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def check_state_dict(self, state):
         if isinstance(state, dict):
@@ -155,6 +190,10 @@ class MultiStepLR(LRScheduler):
         factor = self.gamma ** self.milestones.count(self.last_epoch)
         return [group["lr"] * factor for group in self.optimizer.param_groups]
 
+    def closed_form_lr(self):
+        passed = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+
 
 class CosineAnnealingLR(LRScheduler):
     """From the rate at construction down to ``eta_min`` along half a cosine over ``T_max`` epochs,
@@ -162,13 +201,13 @@ class CosineAnnealingLR(LRScheduler):
     then back up over the next ``T_max``, and so on (SGDR without restarts).
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         if not _is_count(T_max) or T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be an int >= 1, got {T_max!r}")
         if not _is_rate(eta_min):
             raise ValueError(f"CosineAnnealingLR: eta_min must be a finite number >= 0, got {eta_min!r}")
         self.T_max, self.eta_min = T_max, eta_min
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def check_state_dict(self, state):
         if isinstance(state, dict):
@@ -180,22 +219,33 @@ class CosineAnnealingLR(LRScheduler):
 
     def get_lr(self):
         groups, T, e = self.optimizer.param_groups, self.T_max, self.last_epoch
+        if self.is_initial:
+            return [group["lr"] for group in groups]
         if (e - 1 - T) % (2 * T) == 0:      # the bottom of the cosine: the ratio below would be 0/0
             return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / T)) / 2
                     for base_lr, group in zip(self.base_lrs, groups)]
         return [(1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
                 * (group["lr"] - self.eta_min) + self.eta_min for group in groups]
 
+    def closed_form_lr(self):
+        cosine = math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + cosine) / 2 for base_lr in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every epoch."""
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = check_number("ExponentialLR", "gamma", gamma, low=0)
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        if self.is_initial:
+            return [group["lr"] for group in self.optimizer.param_groups]
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def closed_form_lr(self):
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
 
 
 class LambdaLR(LRScheduler):
@@ -205,7 +255,7 @@ class LambdaLR(LRScheduler):
     functions out (they are code, not numbers).
     """
 
-    def __init__(self, optimizer, lr_lambda):
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         groups = _check_optimizer("LambdaLR", optimizer).param_groups
         one_each = isinstance(lr_lambda, (list, tuple))
         self.lr_lambdas = list(lr_lambda) if one_each else [lr_lambda] * len(groups)
@@ -216,10 +266,7 @@ class LambdaLR(LRScheduler):
             if not callable(function):
                 raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch (or one per group), "
                                 f"got {type(function).__name__}")
-        super().__init__(optimizer)
-        for group, lr in zip(groups, self.get_lr()):
-            group["lr"] = lr
-        self.last_lr = [group["lr"] for group in groups]
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         return [base_lr * lmbda(self.last_epoch) for base_lr, lmbda in zip(self.base_lrs, self.lr_lambdas)]
@@ -232,7 +279,7 @@ class LinearLR(LRScheduler):
     """From ``start_factor`` * lr to ``end_factor`` * lr in a straight line over ``total_iters``
     epochs, then constant; the rate of epoch 0 is set at construction, as in PyTorch."""
 
-    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         check_number("LinearLR", "start_factor", start_factor)
         check_number("LinearLR", "end_factor", end_factor)
         check_int("LinearLR", "total_iters", total_iters, least=1)
@@ -240,17 +287,21 @@ class LinearLR(LRScheduler):
             raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1], "
                              f"got {start_factor} and {end_factor}")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
-        super().__init__(optimizer)
-        for group in optimizer.param_groups:
-            group["lr"] *= start_factor
-        self.last_lr = [group["lr"] for group in optimizer.param_groups]
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         e, start, end, total = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
-        if e > total:
+        if e == 0:
+            return [group["lr"] * start for group in self.optimizer.param_groups]
+        if self.is_initial or e > total:
             return [group["lr"] for group in self.optimizer.param_groups]
         factor = 1 + (end - start) / (total * start + (e - 1) * (end - start))   # PyTorch's recursion
         return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+    def closed_form_lr(self):
+        start, end, total = self.start_factor, self.end_factor, self.total_iters
+        return [base_lr * (start + (end - start) * min(total, self.last_epoch) / total)
+                for base_lr in self.base_lrs]
 
 
 class ReduceLROnPlateau:
@@ -338,7 +389,8 @@ class OneCycleLR(LRScheduler):
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
                  pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
-                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
+                 last_epoch=-1):
         where = "OneCycleLR"
         groups = _check_optimizer(where, optimizer).param_groups
         for argument, value in (("max_lr", max_lr), ("max_momentum", max_momentum),
@@ -368,19 +420,18 @@ class OneCycleLR(LRScheduler):
                             (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
         else:
             self.phases += [(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
-        for group, top in zip(groups, _per_group(max_lr, groups)):
-            group["initial_lr"] = top / div_factor
-            group["max_lr"], group["min_lr"] = top, group["initial_lr"] / final_div_factor
         self.use_beta1 = "betas" in optimizer.defaults
-        if cycle_momentum:
-            for group, high, low in zip(groups, _per_group(max_momentum, groups),
-                                        _per_group(base_momentum, groups)):
-                group["max_momentum"], group["base_momentum"] = high, low
-                self._set_momentum(group, high)
-        super().__init__(optimizer)
-        for group, lr in zip(groups, self.get_lr()):
-            group["lr"] = lr
-        self.last_lr = [group["lr"] for group in groups]
+        _check_last_epoch("OneCycleLR", last_epoch, optimizer)
+        if last_epoch == -1:        # a resumed cycle finds these in the groups, as PyTorch
+            for group, top in zip(groups, _per_group(max_lr, groups)):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"], group["min_lr"] = top, group["initial_lr"] / final_div_factor
+            if cycle_momentum:
+                for group, high, low in zip(groups, _per_group(max_momentum, groups),
+                                            _per_group(base_momentum, groups)):
+                    group["max_momentum"], group["base_momentum"] = high, low
+                    self._set_momentum(group, high)
+        super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group, momentum):
         if self.use_beta1:
@@ -409,6 +460,94 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+class SequentialLR(LRScheduler):
+    """``schedulers[0]`` until epoch ``milestones[0]``, then ``schedulers[1]`` restarted from its
+    epoch 0, and so on, as PyTorch's (warm-up then decay: LinearLR then CosineAnnealingLR).
+
+    All the schedules share one optimizer. At construction the rates go back to the groups'
+    ``initial_lr``, the step every schedule made at its own construction is undone, and the
+    one running at epoch 0 makes it again.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        if not isinstance(schedulers, (list, tuple)) or not schedulers:
+            raise ValueError(f"SequentialLR: schedulers must be a non-empty list of schedules, got "
+                             f"{schedulers!r}")
+        for index, scheduler in enumerate(schedulers):
+            if not isinstance(scheduler, LRScheduler) or isinstance(scheduler, SequentialLR):
+                raise TypeError(f"SequentialLR: schedulers[{index}] must be a schedule with step() "
+                                f"and no metric (not ReduceLROnPlateau), got {type(scheduler).__name__}")
+            if scheduler.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR: schedulers[{index}] ({type(scheduler).__name__}) "
+                                 "schedules another optimizer than the one given")
+        if not (isinstance(milestones, (list, tuple)) and all(_is_count(m) for m in milestones)
+                and len(milestones) == len(schedulers) - 1):
+            raise ValueError(f"SequentialLR: milestones must be {len(schedulers) - 1} ints >= 0, one "
+                             f"fewer than the schedulers, got {milestones!r}")
+        if type(last_epoch) is not int or last_epoch < -1:
+            raise ValueError(f"SequentialLR: last_epoch must be an int >= -1, got {last_epoch!r}")
+        self.optimizer, self.schedulers, self.milestones = optimizer, list(schedulers), list(milestones)
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch + 1
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for scheduler in self.schedulers:
+            scheduler.last_epoch -= 1
+        first = self.schedulers[bisect.bisect_right(self.milestones, 0)]
+        first.initial_step()
+        self.last_lr = first.get_last_lr()
+
+    def step(self):
+        self.last_epoch += 1
+        index = bisect.bisect_right(self.milestones, self.last_epoch)
+        scheduler = self.schedulers[index]
+        if index > 0 and self.milestones[index - 1] == self.last_epoch:
+            scheduler.restart()
+        else:
+            scheduler.step()
+        self.last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        """Its own numbers, and each schedule's state in ``schedulers``."""
+        state = {key: value for key, value in vars(self).items() if key not in ("optimizer", "schedulers")}
+        return {**state, "schedulers": [scheduler.state_dict() for scheduler in self.schedulers]}
+
+    def check_state_dict(self, state):
+        if not isinstance(state, dict):
+            raise ValueError(f"SequentialLR.load_state_dict: state must be a dict, got "
+                             f"{type(state).__name__}")
+        _require(self, state, "schedulers", isinstance(state.get("schedulers"), list)
+                 and len(state["schedulers"]) == len(self.schedulers),
+                 f"a list of {len(self.schedulers)} schedules' states")
+        _require(self, state, "milestones", state.get("milestones") == self.milestones,
+                 f"the milestones {self.milestones}")
+        super().check_state_dict({key: value for key, value in state.items() if key != "schedulers"})
+        for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"]):
+            scheduler.check_state_dict(scheduler_state)
+
+    def load_state_dict(self, state):
+        self.check_state_dict(state)
+        for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(scheduler_state)
+        vars(self).update({key: value for key, value in state.items() if key != "schedulers"})
+        for group, lr in zip(self.optimizer.param_groups, self.last_lr):
+            group["lr"] = lr
+
+
+def _check_last_epoch(where, last_epoch, optimizer):
+    """Refuse a last_epoch that is not an int >= -1, or one >= 0 (a resumed schedule) when a
+    group has no ``initial_lr`` (the optimizer's state was not loaded), in one sentence."""
+    if type(last_epoch) is not int or last_epoch < -1:
+        raise ValueError(f"{where}: last_epoch must be an int >= -1 (-1 starts the schedule), "
+                         f"got {last_epoch!r}")
+    if last_epoch >= 0:
+        for index, group in enumerate(optimizer.param_groups):
+            if "initial_lr" not in group:
+                raise ValueError(f"{where}: last_epoch={last_epoch} resumes a schedule, but "
+                                 f"param_groups[{index}] has no 'initial_lr' (load the optimizer's "
+                                 "state first, or start with last_epoch=-1)")
 
 
 def _per_group(value, groups, where="", argument="the value"):

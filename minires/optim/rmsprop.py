@@ -14,6 +14,8 @@ class RMSprop(Optimizer):
     p = p - lr * g / a                                        (momentum = 0)
     """
 
+    STATE_NAMES = ("square_avg", "momentum_buffer", "grad_avg")
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, maximize=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
@@ -57,6 +59,10 @@ class RMSprop(Optimizer):
             p -= group["lr"] * buf
         else:
             p -= group["lr"] * (g / avg)
+
+    def _group_keeps(self, group, name):
+        return {"square_avg": True, "momentum_buffer": bool(group["momentum"]),
+                "grad_avg": bool(group["centered"])}[name]
 
     def _state_arrays(self):
         arrays = {"square_avg": self.square_avg, "momentum_buffer": self.momentum_buffer,
