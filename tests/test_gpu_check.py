@@ -72,8 +72,9 @@ def test_noise_gradients_are_measured_against_the_models_largest():
               "weights": {"w": numpy.array([0.5, 0.25 + 1e-9]), "b": numpy.array([0.3, 0.0])}}
     rows = {quantity: (difference, where) for quantity, difference, where, _ in
             gpu_parity.largest_differences(device, host)}
-    assert rows["gradients"] == (pytest.approx(4e-17 / 2.0, abs=0), "b")
-    assert rows["weights"] == (pytest.approx(1e-9 / 0.5, abs=0), "w")    # b's weights moved by noise only
+    assert rows["gradients"] == (pytest.approx(4e-17 / 2.0, rel=1e-6, abs=0), "b")
+    # b's gradient is noise, so Adam moved its weights by noise only: they are not compared
+    assert rows["weights"] == (pytest.approx(1e-9 / 0.5, rel=1e-6, abs=0), "w")
 
 
 @pytest.mark.slow
@@ -100,7 +101,8 @@ def test_the_kernels_of_a_trace_are_counted_by_kind():
     assert gpu_launches.kernels_in(trace) == {"kernels": 3, "copies": 1, "memsets": 1}
 
 
-@pytest.mark.parametrize("script", ["gpu_check.py", "gpu_launches.py", "gpu_parity.py"])
+@pytest.mark.parametrize("script", ["gpu_check.py", pytest.param("gpu_launches.py", marks=pytest.mark.slow),
+                                    pytest.param("gpu_parity.py", marks=pytest.mark.slow)])
 def test_without_a_usable_gpu_the_scripts_stop_with_one_sentence(script):
     problem = backend.cupy_problem()
     if problem is None:
