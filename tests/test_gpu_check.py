@@ -1,5 +1,6 @@
 """The GPU check's scripts, proved without a GPU: benchmarks/gpu_parity.py on the strict stand-in,
-the kernel count of benchmarks/gpu_launches.py on a trace, and benchmarks/gpu_check.py's refusal.
+the kernel count of benchmarks/gpu_launches.py on a trace, how benchmarks/gpu_check.py reads
+pytest's summary, and each script's refusal without a usable GPU.
 
 On a machine with a GPU, ``python benchmarks/gpu_check.py`` runs them on CuPy (README, "On a GPU").
 """
@@ -23,6 +24,7 @@ def load(name):
     return module
 
 
+gpu_check = load("gpu_check")
 gpu_parity = load("gpu_parity")
 gpu_launches = load("gpu_launches")
 
@@ -99,6 +101,28 @@ def test_the_kernels_of_a_trace_are_counted_by_kind():
         {"ph": "f", "cat": "ac2g", "name": "ac2g"},
     ]}
     assert gpu_launches.kernels_in(trace) == {"kernels": 3, "copies": 1, "memsets": 1}
+
+
+def test_the_tests_row_reads_pytests_own_summary(tmp_path):
+    (tmp_path / "test_three.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.parametrize('i', [1, 2])\n"
+        "def test_skips(i):\n    pytest.skip('a usable GPU is present')\n"
+        "def test_fails():\n    assert 1 == 2\n"
+        "def test_passes():\n    pass\n")
+    command = gpu_check.PARTS[0][1][:-len(gpu_check.CUPY_TESTS)] + ["test_three.py"]
+    result = subprocess.run([sys.executable, *command], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    rows = gpu_check.tests_rows(result.stdout, result.stderr)
+    assert rows[0][1] == "1 failed, 1 passed, 2 skipped"
+    assert ("skipped (2)", "a usable GPU is present") in rows
+    assert ("failed", "test_three.py::test_fails - assert 1 == 2") in rows
+    assert gpu_check.tests_rows("", "/usr/bin/python3: No module named pytest\n") == \
+        [("", "not run: pytest is not importable here")]
+
+
+def test_a_table_cell_is_one_line_with_its_bars_escaped():
+    assert gpu_check.cell("fuse: a | b\n  left") == "fuse: a \\| b left"
 
 
 @pytest.mark.parametrize("script", ["gpu_check.py", pytest.param("gpu_launches.py", marks=pytest.mark.slow),
