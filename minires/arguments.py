@@ -98,6 +98,34 @@ def check_tensor(where, argument, value, ndims=None, floating=True):
     return value
 
 
+def check_operands(where, arguments, values):
+    """Raise unless each of ``values`` is a Tensor (an array) of numbers or a Python number, and
+    their shapes broadcast together, as an element-wise operation of several operands needs."""
+    shapes = {}
+    for argument, value in zip(arguments, values):
+        if not isinstance(value, numbers.Number):
+            shapes[argument] = tuple(check_tensor(where, argument, value, floating=False).shape)
+    try:
+        numpy.broadcast_shapes(*shapes.values())
+    except ValueError:
+        given = " and ".join(f"{argument} {shape}" for argument, shape in shapes.items())
+        raise ValueError(f"{where}: the shapes of {given} do not broadcast together") from None
+    return values
+
+
+def check_indices(where, argument, index, size):
+    """Raise unless the array ``index`` holds integers in [0, size) (size None: no upper bound).
+    The range is checked on the host only: reading a GPU array's extremes would make every call
+    wait for the device."""
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{where}: {argument} must hold integers, got dtype {index.dtype}")
+    if isinstance(index, numpy.ndarray) and index.size and \
+            (index.min() < 0 or size is not None and index.max() >= size):
+        raise ValueError(f"{where}: {argument} must be in [0, {'inf' if size is None else size}), "
+                         f"got values from {index.min()} to {index.max()}")
+    return index
+
+
 def pair(value):
     """An int or a pair of ints as a pair: ``3 -> (3, 3)``."""
     if isinstance(value, int):

@@ -139,7 +139,12 @@ class Device:
 
     def __init__(self, type, index=None):
         if isinstance(type, str) and ":" in type and index is None:
-            type, index = type.split(":")[0], int(type.split(":")[1])
+            type, _, index = type.partition(":")
+            index = int(index) if index.isdigit() else index
+        if type not in ("cpu", "cuda"):
+            raise ValueError(f"device: type must be 'cpu', 'cuda' or 'cuda:N', got {type!r}")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise ValueError(f"device: index must be an int >= 0, got {index!r}")
         self.type, self.index = type, index
 
     def __str__(self):

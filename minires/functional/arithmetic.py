@@ -11,6 +11,7 @@ to the dtype PyTorch would compute in (``casting.promote``: an int tensor times
 import numpy
 
 from minires import backend
+from minires.arguments import check_tensor
 from minires.autograd import Function, Tensor
 from minires.functional.casting import floating, promote, result_type, to
 
@@ -199,11 +200,13 @@ class Log1p(Function):
 
 
 def log1p(x):
+    check_tensor("log1p()", "x", x, floating=False)
     return Log1p()(floating(x))
 
 
 def square(x):
     """x * x (PyTorch's ``x.square()``), through ``pow``: dy/dx = 2x."""
+    check_tensor("square()", "x", x, floating=False)
     return pow(x, 2)
 
 

@@ -14,7 +14,7 @@ backward is therefore the convolution's forward: gx = conv2d(gy, weight) (im2col
 and gW pairs the same columns with x, as conv2d's gW pairs them with gy.
 weight: (C, OCg, KH, KW), PyTorch's layout: conv2d's (OC, Cg, ...) with the roles swapped.
 """
-from minires.arguments import pair
+from minires.arguments import check_int, check_pair, check_tensor
 from minires.autograd import Function
 from minires.errors import ShapeError
 from minires.functional.conv import col2im, im2col
@@ -69,8 +69,17 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     stride or the dilation) adds rows and columns at the bottom and right, as PyTorch,
     to pick one of the output sizes that a strided conv2d maps to the same (H, W).
     """
+    where = "conv_transpose2d()"
+    check_tensor(where, "input", input)
+    check_tensor(where, "weight", weight, ndims=(4,))
+    groups = check_int(where, "groups", groups, least=1)
+    if bias is not None and tuple(check_tensor(where, "bias", bias).shape) != (weight.shape[1] * groups,):
+        raise ValueError(f"{where}: bias must be ({weight.shape[1] * groups},), one per output channel, "
+                         f"got shape {tuple(bias.shape)}")
     C, OCg, KH, KW = weight.shape
-    (SH, SW), (PH, PW), (AH, AW), (DH, DW) = pair(stride), pair(padding), pair(output_padding), pair(dilation)
+    (SH, SW), (PH, PW) = check_pair(where, "stride", stride, 1), check_pair(where, "padding", padding, 0)
+    (AH, AW) = check_pair(where, "output_padding", output_padding, 0)
+    (DH, DW) = check_pair(where, "dilation", dilation, 1)
     name = f"ConvTranspose2d({C}, {OCg * groups}, k={KH if KH == KW else (KH, KW)})"
     if input.ndim != 4 or input.shape[1] != C or C % groups:
         raise ShapeError(f"{name}: expected input (N, {C}, H, W) with {C} divisible by groups={groups}, "

@@ -12,6 +12,7 @@ gy broadcast along it. Not supported: "..." and a letter twice in one operand
 (a diagonal or a trace).
 """
 from minires import backend
+from minires.arguments import check_tensor
 from minires.autograd import Function
 from minires.functional.casting import promote
 
@@ -47,6 +48,10 @@ def einsum(equation, *operands):
     """PyTorch's ``torch.einsum(equation, *operands)`` (or a list of operands)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum(): equation must be a str such as 'ij,jk->ik', got {equation!r}")
+    for operand in operands:
+        check_tensor("einsum()", "operands", operand, floating=False)
     equation = equation.replace(" ", "")
     if "." in equation:
         raise ValueError("einsum(): '...' is not supported; name every dimension")
@@ -56,11 +61,17 @@ def einsum(equation, *operands):
         letters = "".join(inputs)
         output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(inputs) != len(operands):
-        raise ValueError(f"einsum(): {len(inputs)} operands in {equation!r}, got {len(operands)}")
+        raise ValueError(f"einsum(): equation {equation!r} names {len(inputs)} operands, got "
+                         f"{len(operands)} operands")
+    sizes = {}
     for letters, operand in zip(inputs, operands):
         if len(set(letters)) != len(letters):
             raise ValueError(f"einsum(): {letters!r} repeats a letter (a diagonal or trace): not supported")
         if len(letters) != operand.ndim:
-            raise ValueError(f"einsum(): {letters!r} names {len(letters)} dimensions of an operand of "
-                             f"shape {tuple(operand.shape)}")
+            raise ValueError(f"einsum(): {letters!r} of the equation names {len(letters)} dimensions of "
+                             f"an operand of shape {tuple(operand.shape)}")
+        for letter, size in zip(letters, operand.shape):
+            if sizes.setdefault(letter, size) != size:
+                raise ValueError(f"einsum(): the equation's letter {letter!r} stands for sizes "
+                                 f"{sizes[letter]} and {size} of the operands")
     return Einsum(inputs, output)(*promote(*operands))

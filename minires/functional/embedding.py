@@ -7,6 +7,7 @@ The backward of a lookup adds each gradient row back into the row it came
 from; a row picked several times collects the sum (``add.at``).
 """
 from minires import backend
+from minires.arguments import check_indices, check_int, check_tensor
 from minires.autograd import Function, Tensor
 
 
@@ -34,11 +35,14 @@ class Embedding(Function):
 
 def embedding(input, weight, padding_idx=None):
     """PyTorch's ``F.embedding``: the rows of ``weight`` (V, D) at the indices ``input`` (*)."""
+    check_tensor("embedding()", "weight", weight, ndims=(2,))
+    V = weight.shape[0]
     index = input.data if isinstance(input, Tensor) else backend.to_device(input)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"embedding(): indices must be integers, got dtype {index.dtype}")
+    check_indices("embedding()", "input", index, V)
+    if padding_idx is not None and not -V <= check_int("embedding()", "padding_idx", padding_idx) < V:
+        raise ValueError(f"embedding(): padding_idx must be in [-{V}, {V}), got {padding_idx}")
     if padding_idx is not None and padding_idx < 0:
-        padding_idx += weight.shape[0]
+        padding_idx += V
     return Embedding(index, padding_idx)(weight)
 
 
@@ -48,7 +52,9 @@ def one_hot(tensor, num_classes=-1):
     ``num_classes=-1`` takes the largest index + 1 (a device read on a GPU).
     """
     xp = backend.get_array_module()
+    check_int("one_hot()", "num_classes", num_classes, least=-1)
     index = tensor.data if isinstance(tensor, Tensor) else backend.to_device(tensor)
+    check_indices("one_hot()", "tensor", index, num_classes if num_classes >= 0 else None)
     if num_classes < 0:
         num_classes = int(backend.to_host(index.max())) + 1
     classes = xp.arange(num_classes)                            # (K,)

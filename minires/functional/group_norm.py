@@ -11,6 +11,7 @@ followed by the affine map, which autograd differentiates.
 """
 import math
 
+from minires.arguments import check_int, check_number, check_tensor
 from minires.errors import ShapeError
 from minires.functional.layer_norm import LayerNorm
 from minires.functional.shaping import reshape
@@ -18,8 +19,16 @@ from minires.functional.shaping import reshape
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """PyTorch's ``F.group_norm``: input (N, C, *), weight and bias (C,) or None."""
+    where = "group_norm()"
+    check_tensor(where, "input", input)
+    check_int(where, "num_groups", num_groups, least=1)
+    for argument, value in (("weight", weight), ("bias", bias)):
+        if value is not None and tuple(check_tensor(where, argument, value).shape) != input.shape[1:2]:
+            raise ValueError(f"{where}: {argument} must be (C,) = {tuple(input.shape[1:2])}, one per "
+                             f"channel, got shape {tuple(value.shape)}")
+    check_number(where, "eps", eps, low=0)
     if input.ndim < 2 or input.shape[1] % num_groups:
-        raise ShapeError(f"group_norm(): {num_groups} groups need an input (N, C, ...) with C a "
+        raise ShapeError(f"group_norm(): num_groups={num_groups} needs an input (N, C, ...) with C a "
                          f"multiple of them, got {tuple(input.shape)}")
     N, C = input.shape[:2]
     D = C // num_groups * math.prod(input.shape[2:])

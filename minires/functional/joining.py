@@ -7,6 +7,7 @@ dtype (``casting.promote``).
 import itertools
 
 from minires import backend
+from minires.arguments import check_int, check_tensor
 from minires.autograd import Function, Tensor
 from minires.functional.casting import promote
 from minires.functional.shaping import wrap_dim
@@ -78,15 +79,17 @@ def stack(tensors, dim=0):
 def split(tensor, split_size_or_sections, dim=0):
     """PyTorch's ``torch.split``: parts of ``split_size`` along ``dim`` (the last may be shorter), or
     of the sizes in a list. Each part is ``tensor[..., start:stop]``, a view; gradients add up."""
+    check_tensor("split()", "tensor", tensor, floating=False)
     axis = wrap_dim(dim, tensor.ndim, "split()")
     size = tensor.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
+    if not isinstance(split_size_or_sections, (tuple, list)):
+        step = check_int("split()", "split_size_or_sections", split_size_or_sections, least=1)
         sizes = [min(step, size - start) for start in range(0, size, step)] or [0]
     else:
-        sizes = list(split_size_or_sections)
+        sizes = [check_int("split()", "split_size_or_sections", n, least=0) for n in split_size_or_sections]
         if sum(sizes) != size:
-            raise ValueError(f"split(): sections {sizes} must add up to the size {size} of dimension {dim}")
+            raise ValueError(f"split(): split_size_or_sections {sizes} must add up to the size {size} "
+                             f"of dimension {dim}")
     ends = list(itertools.accumulate(sizes))
     before = (slice(None),) * axis
     return tuple(tensor[before + (slice(end - n, end),)] for n, end in zip(sizes, ends))
@@ -94,5 +97,7 @@ def split(tensor, split_size_or_sections, dim=0):
 
 def chunk(input, chunks, dim=0):
     """PyTorch's ``torch.chunk``: at most ``chunks`` parts of ceil(size / chunks) along ``dim``."""
+    check_tensor("chunk()", "input", input, floating=False)
+    check_int("chunk()", "chunks", chunks, least=1)
     size = input.shape[wrap_dim(dim, input.ndim, "chunk()")]
     return split(input, max(-(-size // chunks), 1), dim)

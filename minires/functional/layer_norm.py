@@ -13,6 +13,7 @@ Backward, per row, with g = gy * w (the gradient reaching x_hat):
 import math
 
 from minires import backend
+from minires.arguments import check_int, check_number, check_tensor
 from minires.autograd import Function
 
 
@@ -50,7 +51,15 @@ class LayerNorm(Function):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """PyTorch's ``F.layer_norm`` over the last ``len(normalized_shape)`` dimensions."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    where = "layer_norm()"
+    check_tensor(where, "input", input)
+    shape = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+    shape = tuple(check_int(where, "normalized_shape", size, least=1) for size in shape)
+    for argument, value in (("weight", weight), ("bias", bias)):
+        if value is not None and tuple(check_tensor(where, argument, value).shape) != shape:
+            raise ValueError(f"{where}: {argument} must have normalized_shape {shape}, got shape "
+                             f"{tuple(value.shape)}")
+    check_number(where, "eps", eps, low=0)
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm(): input of shape {tuple(input.shape)} does not end in "
                          f"normalized_shape {shape}")

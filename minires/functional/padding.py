@@ -6,6 +6,7 @@
 amount crops. Backward cuts the gradient of the padded region away.
 """
 from minires import backend
+from minires.arguments import check_choice, check_int, check_number, check_tensor
 from minires.autograd import Function
 
 
@@ -42,11 +43,18 @@ def _regions(x_shape, widths):
 
 def pad(input, pad, mode="constant", value=0.0):
     """PyTorch's ``F.pad`` with ``mode="constant"``."""
-    if mode != "constant":
-        raise ValueError(f"pad(): only mode='constant' is supported, got {mode!r}")
+    check_tensor("pad()", "input", input, floating=False)
+    check_choice("pad()", "mode", mode, ("constant",))
+    check_number("pad()", "value", value)
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError(f"pad(): pad must be a tuple of (before, after) ints, got {pad!r}")
+    for width in pad:
+        check_int("pad()", "pad", width)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad(): expected (before, after) pairs for at most {input.ndim} "
                          f"dimensions, got {tuple(pad)}")
     pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]          # last dimension first
     widths = [(0, 0)] * (input.ndim - len(pairs)) + pairs[::-1]
+    if any(n + before + after < 0 for n, (before, after) in zip(input.shape, widths)):
+        raise ValueError(f"pad(): pad {tuple(pad)} crops more than the input's shape {tuple(input.shape)}")
     return Pad(tuple(widths), value)(input)

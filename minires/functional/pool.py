@@ -22,11 +22,13 @@ from minires import backend
 from minires.arguments import (
     check_bool,
     check_image_input,
+    check_indices,
+    check_int,
     check_output_size,
+    check_pair,
     check_pool_arguments,
     check_tensor,
     output_size,
-    pair,
 )
 from minires.autograd import Function, Tensor
 from minires.functional.windows import pad_channels_last, scatter_windows, unbatched_images, window
@@ -155,12 +157,22 @@ class MaxUnpool2d(Function):
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """PyTorch's ``F.max_unpool2d``: (N, C, OH, OW) -> (N, C, H, W) with H = (OH - 1) S - 2P + K
     (or ``output_size``), each value put back where ``max_pool2d(return_indices=True)`` found it."""
-    (KH, KW), (PH, PW) = pair(kernel_size), pair(padding)
-    SH, SW = pair(kernel_size if stride is None else stride)
+    where = "max_unpool2d()"
+    check_tensor(where, "input", input, ndims=(4,))
+    KH, KW = check_pair(where, "kernel_size", kernel_size, 1)
+    PH, PW = check_pair(where, "padding", padding, 0)
+    SH, SW = (KH, KW) if stride is None else check_pair(where, "stride", stride, 1)
     N, C, OH, OW = input.shape
+    if output_size is not None and (not isinstance(output_size, (tuple, list)) or
+                                    len(output_size) not in (2, 4)):
+        raise ValueError(f"{where}: output_size must be (H, W) or (N, C, H, W), got {output_size!r}")
     H, W = ((OH - 1) * SH - 2 * PH + KH, (OW - 1) * SW - 2 * PW + KW) if output_size is None \
-        else tuple(output_size)[-2:]
+        else (check_int(where, "output_size", n, least=1) for n in tuple(output_size)[-2:])
     index = indices.data if isinstance(indices, Tensor) else backend.to_device(indices)
+    if tuple(index.shape) != tuple(input.shape):
+        raise ValueError(f"{where}: indices must have input's shape {tuple(input.shape)}, got "
+                         f"{tuple(index.shape)}")
+    check_indices(where, "indices", index, H * W)
     return MaxUnpool2d(index, (H, W))(input)
 
 

@@ -15,11 +15,13 @@ pair ``(values, indices)``, as in the accuracy idiom
 ``axis`` is another name for ``dim`` (as in PyTorch): ``x.max(axis=1)`` is the
 pair too; ``amax`` gives the values alone.
 """
+import numbers
 from collections import namedtuple
 
 import numpy
 
 from minires import backend
+from minires.arguments import check_bool, check_number, check_tensor
 from minires.autograd import Function, Tensor
 from minires.functional.shaping import wrap_dim
 
@@ -33,6 +35,14 @@ def _axis(dim, keepdim, axis, keepdims):
     if keepdims is not None:
         keepdim = keepdims
     return (tuple(dim) if isinstance(dim, list) else dim), keepdim
+
+
+def _check_reduction(where, input, dim, keepdim):
+    """A reduction's input, dim (None, an int or a tuple of ints, each in range) and keepdim."""
+    check_tensor(where, "input", input, floating=False)
+    for d in () if dim is None else dim if isinstance(dim, (tuple, list)) else (dim,):
+        wrap_dim(d, input.ndim, where)
+    check_bool(where, "keepdim", keepdim)
 
 
 def _restore_reduced_axes(gy, x_shape, axis, keepdims):
@@ -84,6 +94,11 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     means 0. Built from sum and mean, so its gradient is theirs:
     d var / dx_i = 2 (x_i - mean) / (n - correction). n - correction <= 0 gives inf or nan.
     """
+    _check_reduction("var()", input, dim, keepdim)
+    if unbiased is not None:
+        check_bool("var()", "unbiased", unbiased)
+    if correction is not None:
+        check_number("var()", "correction", correction)
     if correction is None:
         correction = 0 if unbiased is False else 1
     deviation = input - mean(input, dim, keepdim=True)
@@ -94,6 +109,11 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """The square root of ``var`` (same arguments)."""
+    _check_reduction("std()", input, dim, keepdim)
+    if unbiased is not None:
+        check_bool("std()", "unbiased", unbiased)
+    if correction is not None:
+        check_number("std()", "correction", correction)
     return var(input, dim, unbiased, keepdim, correction=correction) ** 0.5
 
 
@@ -130,6 +150,7 @@ class Prod(Function):
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """PyTorch's ``torch.prod``: over one dimension ``dim``, or all elements; integers as int64."""
+    _check_reduction("prod()", input, dim, keepdim)
     if dtype is not None:
         input = input.to(dtype)
     elif input.dtype.kind in "biu":
@@ -145,6 +166,7 @@ def logsumexp(input, dim, keepdim=False):
     The maximum is a constant here: the result does not depend on it, so neither does
     the gradient (softmax(x) along dim).
     """
+    _check_reduction("logsumexp()", input, dim, keepdim)
     shift = Tensor(input.data.max(axis=_axis(dim, False, None, None)[0], keepdims=True))
     xp = backend.get_array_module()
     shift = Tensor(xp.where(xp.isfinite(shift.data), shift.data, 0))     # all -inf: no shift
@@ -168,6 +190,7 @@ class CumSum(Function):
 
 def cumsum(input, dim):
     """PyTorch's ``torch.cumsum`` along ``dim``; integers sum as int64."""
+    check_tensor("cumsum()", "input", input, floating=False)
     return CumSum(wrap_dim(dim, input.ndim, "cumsum()"))(input)
 
 
@@ -199,6 +222,9 @@ def norm(input, p="fro", dim=None, keepdim=False):
     p = 2 (or "fro"): sqrt(sum x^2), gradient 0 at 0; p = inf: max |x|; other p:
     (sum |x|^p)^(1/p), built from the differentiable parts.
     """
+    _check_reduction("norm()", input, dim, keepdim)
+    if p != "fro" and (isinstance(p, bool) or not isinstance(p, numbers.Real) or p != p):
+        raise ValueError(f"norm(): p must be 'fro' or a number (inf too), got {p!r}")
     axis = _axis(dim, keepdim, None, None)[0]
     if p in ("fro", 2, 2.0):
         return Norm2(axis, keepdim)(input)

@@ -7,6 +7,7 @@ floors the quotient, as PyTorch's ``//`` (``torch.floor_divide`` rounds toward
 negative infinity since 1.13); integer tensors stay integers.
 """
 from minires import backend
+from minires.arguments import check_operands, check_tensor
 from minires.autograd import Function
 from minires.functional.arithmetic import sum_to
 from minires.functional.casting import promote
@@ -30,10 +31,12 @@ class Stepwise(Function):
 
 
 def floor(input):
+    check_tensor("floor()", "input", input, floating=False)
     return Stepwise("floor")(input) if input.dtype.kind == "f" else input
 
 
 def ceil(input):
+    check_tensor("ceil()", "input", input, floating=False)
     return Stepwise("ceil")(input) if input.dtype.kind == "f" else input
 
 
@@ -42,6 +45,7 @@ def round(input, decimals=0):
 
 
 def sign(input):
+    check_tensor("sign()", "input", input, floating=False)
     return Stepwise("sign")(input)
 
 
@@ -59,6 +63,7 @@ class Remainder(Function):
 
 def remainder(a, b):
     """PyTorch's ``a % b``: a - b * floor(a / b), the sign of b."""
+    check_operands("remainder()", ("a", "b"), (a, b))
     return Remainder()(*promote(a, b))
 
 
@@ -76,4 +81,5 @@ class FloorDivide(Function):
 
 def floor_divide(a, b):
     """PyTorch's ``a // b``: the quotient rounded toward negative infinity."""
+    check_operands("floor_divide()", ("a", "b"), (a, b))
     return FloorDivide()(*promote(a, b))

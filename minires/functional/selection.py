@@ -10,7 +10,10 @@ Backward sends each gradient to where its value came from: to the chosen input
 adding up where an index repeats (gather, index_select). Operands of different
 dtypes are cast to PyTorch's common one first (``casting.promote``).
 """
+import numbers
+
 from minires import backend
+from minires.arguments import check_indices, check_operands, check_tensor
 from minires.autograd import Function, Tensor
 from minires.functional.arithmetic import sum_to
 from minires.functional.casting import promote
@@ -42,6 +45,7 @@ class Where(Function):
 
 def where(condition, input, other):
     """PyTorch's ``torch.where(condition, input, other)``: ``input`` where ``condition`` holds."""
+    check_operands("where()", ("condition", "input", "other"), (condition, input, other))
     condition = _array(condition)
     if condition.dtype.kind != "b":
         raise TypeError(f"where(): the condition must be a bool tensor, got dtype {condition.dtype}")
@@ -51,6 +55,9 @@ def where(condition, input, other):
 
 def masked_fill(input, mask, value):
     """``input`` with ``value`` where ``mask`` (bool, broadcast to input's shape) holds."""
+    check_operands("masked_fill()", ("input", "mask"), (input, mask))
+    if not isinstance(value, numbers.Number) and getattr(value, "ndim", None) != 0:
+        raise TypeError(f"masked_fill(): value must be a number or a 0-d tensor, got {type(value).__name__}")
     mask = _array(mask)
     if mask.dtype.kind != "b":
         raise TypeError(f"masked_fill(): the mask must be a bool tensor, got dtype {mask.dtype}")
@@ -78,10 +85,12 @@ class Maximum(Function):
 
 
 def maximum(input, other):
+    check_operands("maximum()", ("input", "other"), (input, other))
     return Maximum(1)(*promote(input, other))
 
 
 def minimum(input, other):
+    check_operands("minimum()", ("input", "other"), (input, other))
     return Maximum(-1)(*promote(input, other))
 
 
@@ -121,8 +130,10 @@ def _positions(index, axis):
 
 def gather(input, dim, index):
     """PyTorch's ``torch.gather``: ``index`` (int64, input's ndim) picks along ``dim``."""
+    check_tensor("gather()", "input", input, floating=False)
     index = _array(index)
     axis = wrap_dim(dim, input.ndim, "gather()")
+    check_indices("gather()", "index", index, input.shape[axis])
     if index.ndim != input.ndim:
         raise ValueError(f"gather(): index must have as many dimensions as input ({input.ndim}), "
                          f"got {index.ndim}")
@@ -152,10 +163,13 @@ class IndexSelect(Function):
 
 def index_select(input, dim, index):
     """PyTorch's ``torch.index_select``: the entries ``index`` (1-D int) of ``input`` along ``dim``."""
+    check_tensor("index_select()", "input", input, floating=False)
     index = _array(index)
+    axis = wrap_dim(dim, input.ndim, "index_select()")
+    check_indices("index_select()", "index", index, input.shape[axis])
     if index.ndim > 1:
         raise ValueError(f"index_select(): index must be 1-D, got shape {tuple(index.shape)}")
-    return IndexSelect(index.reshape(-1), wrap_dim(dim, input.ndim, "index_select()"))(input)
+    return IndexSelect(index.reshape(-1), axis)(input)
 
 
 class Scatter(Function):
@@ -186,11 +200,21 @@ class Scatter(Function):
         return gx, sum_to(gy[places], self.src_shape)
 
 
+def _broadcasts_to(shape, target):
+    return len(shape) <= len(target) and all(n in (1, m) for n, m in zip(shape[::-1], target[::-1]))
+
+
 def _scatter(name, input, dim, index, src, add):
+    check_tensor(f"{name}()", "input", input, floating=False)
     index = _array(index)
     if index.ndim != input.ndim:
         raise ValueError(f"{name}(): index must have as many dimensions as input ({input.ndim}), "
                          f"got {index.ndim}")
+    check_indices(f"{name}()", "index", index, input.shape[wrap_dim(dim, input.ndim, f"{name}()")])
+    if not isinstance(src, numbers.Number) and \
+            not _broadcasts_to(check_tensor(f"{name}()", "src", src, floating=False).shape, index.shape):
+        raise ValueError(f"{name}(): src of shape {tuple(src.shape)} does not broadcast to index's "
+                         f"shape {tuple(index.shape)}")
     src = src if isinstance(src, Tensor) else Tensor(backend.to_device(src), dtype=input.dtype)
     input, src = promote(input, src)
     return Scatter(index, wrap_dim(dim, input.ndim, f"{name}()"), add)(input, src)

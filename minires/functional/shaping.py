@@ -272,6 +272,7 @@ class Clone(Function):
 
 def clone(x):
     """PyTorch's ``x.clone()``: a copy that later in-place changes of ``x`` do not reach."""
+    check_tensor("clone()", "x", x, floating=False)
     return Clone()(x)
 
 
@@ -289,8 +290,12 @@ class Flip(Function):
 
 
 def flip(x, dims):
-    dims = (dims,) if isinstance(dims, int) else dims
-    return Flip(tuple(wrap_dim(d, x.ndim, "flip()", "dims") for d in dims))(x)
+    check_tensor("flip()", "x", x, floating=False)
+    axes = tuple(wrap_dim(d, x.ndim, "flip()", "dims")
+                 for d in (dims if isinstance(dims, (tuple, list)) else (dims,)))
+    if len(set(axes)) < len(axes):
+        raise ValueError(f"flip(): dims must not repeat a dimension, got {dims!r}")
+    return Flip(axes)(x)
 
 
 class Roll(Function):
@@ -310,6 +315,19 @@ class Roll(Function):
 
 def roll(x, shifts, dims=None):
     """PyTorch's ``torch.roll``: elements pushed past the end come back at the start."""
+    check_tensor("roll()", "x", x, floating=False)
+    shift_list = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+    for shift in shift_list:
+        check_int("roll()", "shifts", shift)
+    if dims is not None:
+        dim_list = dims if isinstance(dims, (tuple, list)) else (dims,)
+        for dim in dim_list:
+            wrap_dim(dim, x.ndim, "roll()", "dims")
+        if len(dim_list) != len(shift_list):
+            raise ValueError(f"roll(): shifts and dims must have the same length, got {shifts!r} and "
+                             f"{dims!r}")
+    elif len(shift_list) != 1:
+        raise ValueError(f"roll(): shifts must be one int when dims is None, got {shifts!r}")
     return Roll(shifts if isinstance(shifts, int) else tuple(shifts), dims if dims is None or
                 isinstance(dims, int) else tuple(dims))(x)
 
@@ -332,9 +350,17 @@ class Triangle(Function):
         return xp.tril(a, self.diagonal) if self.name == "tril" else xp.triu(a, self.diagonal)
 
 
+def _check_triangle(where, x, diagonal):
+    if check_tensor(where, "x", x, floating=False).ndim < 2:
+        raise ValueError(f"{where}: x must have at least 2 dimensions, got shape {tuple(x.shape)}")
+    check_int(where, "diagonal", diagonal)
+
+
 def tril(x, diagonal=0):
+    _check_triangle("tril()", x, diagonal)
     return Triangle("tril", diagonal)(x)
 
 
 def triu(x, diagonal=0):
+    _check_triangle("triu()", x, diagonal)
     return Triangle("triu", diagonal)(x)

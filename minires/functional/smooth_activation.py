@@ -10,6 +10,7 @@
 import math
 
 from minires import backend
+from minires.arguments import check_choice, check_number, check_tensor
 from minires.autograd import Function
 from minires.functional.casting import floating
 
@@ -30,6 +31,7 @@ class SiLU(Function):
 
 def silu(input):
     """PyTorch's ``F.silu`` (the swish): x * sigmoid(x)."""
+    check_tensor("silu()", "input", input, floating=False)
     return SiLU()(floating(input))
 
 
@@ -50,6 +52,8 @@ class ELU(Function):
 
 def elu(input, alpha=1.0):
     """PyTorch's ``F.elu``."""
+    check_tensor("elu()", "input", input, floating=False)
+    check_number("elu()", "alpha", alpha)
     return ELU(alpha)(floating(input))
 
 
@@ -71,6 +75,9 @@ class Softplus(Function):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """PyTorch's ``F.softplus``: a smooth relu, linear where beta * x > threshold."""
+    check_tensor("softplus()", "input", input, floating=False)
+    check_number("softplus()", "beta", beta, low=0, low_open=True)
+    check_number("softplus()", "threshold", threshold)
     return Softplus(beta, threshold)(floating(input))
 
 
@@ -123,6 +130,6 @@ class GELU(Function):
 
 def gelu(input, approximate="none"):
     """PyTorch's ``F.gelu``: x P(x), exact (``approximate="none"``) or with tanh (``"tanh"``)."""
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_tensor("gelu()", "input", input, floating=False)
+    check_choice("gelu()", "approximate", approximate, ("none", "tanh"))
     return GELU(approximate)(floating(input))

@@ -1,5 +1,6 @@
 """Sine and cosine, element-wise: d sin(x)/dx = cos(x), d cos(x)/dx = -sin(x)."""
 from minires import backend
+from minires.arguments import check_tensor
 from minires.autograd import Function
 from minires.functional.casting import floating
 
@@ -27,8 +28,10 @@ class Cos(Function):
 
 
 def sin(input):
+    check_tensor("sin()", "input", input, floating=False)
     return Sin()(floating(input))
 
 
 def cos(input):
+    check_tensor("cos()", "input", input, floating=False)
     return Cos()(floating(input))

@@ -4,14 +4,19 @@ N batch, C channels, H/W input size, S the factor: y[n, c, h, w] = x[n, c, h // 
 Each pixel becomes an S x S block; the backward sums each block's gradient back
 into its pixel (the backward of ``expand``).
 """
+from minires.arguments import check_choice, check_pair, check_tensor
 from minires.errors import ShapeError
 from minires.functional.shaping import expand, reshape
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest"):
     """(N, C, H, W) -> (N, C, S*H, S*W), S an integer ``scale_factor`` (or ``size`` = (S*H, S*W))."""
-    if mode != "nearest":
-        raise ValueError(f"interpolate(): only mode='nearest' is supported, got {mode!r}")
+    check_tensor("interpolate()", "input", input, floating=False)
+    check_choice("interpolate()", "mode", mode, ("nearest",))
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate(): give one of size and scale_factor")
+    if size is not None:
+        check_pair("interpolate()", "size", size, 1)
     if input.ndim != 4:
         raise ShapeError(f"interpolate(): expected input (N, C, H, W), got {tuple(input.shape)}")
     N, C, H, W = input.shape

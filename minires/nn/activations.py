@@ -3,7 +3,7 @@
 (``ReLU``, the course network's, lives in ``layers.py``.)
 """
 from minires import functional as F
-from minires.arguments import check_int, check_number
+from minires.arguments import check_choice, check_int, check_number
 from minires.nn.module import Module
 
 
@@ -71,7 +71,7 @@ class ELU(Module):
 
     def __init__(self, alpha=1.0):
         super().__init__()
-        self.alpha = alpha
+        self.alpha = check_number("ELU", "alpha", alpha)
 
     def forward(self, x):
         return F.elu(x, self.alpha)
@@ -85,7 +85,8 @@ class Softplus(Module):
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
-        self.beta, self.threshold = beta, threshold
+        check_number("Softplus", "beta", beta, low=0, low_open=True)
+        self.beta, self.threshold = beta, check_number("Softplus", "threshold", threshold)
 
     def forward(self, x):
         return F.softplus(x, self.beta, self.threshold)
@@ -99,7 +100,7 @@ class GELU(Module):
 
     def __init__(self, approximate="none"):
         super().__init__()
-        self.approximate = approximate
+        self.approximate = check_choice("GELU", "approximate", approximate, ("none", "tanh"))
 
     def forward(self, x):
         return F.gelu(x, self.approximate)

@@ -3,6 +3,8 @@ ParameterList, and Identity.
 
 (``Sequential``, which also calls its children in order, lives in ``layers.py``.)
 """
+from minires.arguments import check_tensor
+from minires.autograd import Tensor
 from minires.nn.module import Module, Parameter
 
 
@@ -145,8 +147,17 @@ class ModuleDict(Module):
         return self._modules.items()
 
     def update(self, modules):
-        """Add (key, module) pairs from a dict or an iterable of pairs."""
-        for key, module in (modules.items() if hasattr(modules, "items") else modules):
+        """Add (key, module) pairs from a dict or an iterable of pairs (all checked first)."""
+        if isinstance(modules, Module) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"ModuleDict: modules must be a dict or an iterable of (key, module) pairs, "
+                            f"got {type(modules).__name__}")
+        pairs = list(modules.items() if hasattr(modules, "items") else modules)
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not isinstance(pair[0], str):
+                raise TypeError(f"ModuleDict: modules must hold (str key, module) pairs, got "
+                                f"{type(pair).__name__ if len(repr(pair)) > 40 else repr(pair)}")
+        _check_modules("ModuleDict", [module for _, module in pairs])
+        for key, module in pairs:
             self[key] = module
 
     def __repr__(self):
@@ -160,6 +171,12 @@ class ParameterList(Module):
 
     def __init__(self, values=()):
         super().__init__()
+        if isinstance(values, Tensor) or not hasattr(values, "__iter__"):
+            raise TypeError(f"ParameterList: values must be an iterable of Tensors, got "
+                            f"{type(values).__name__}")
+        values = list(values)
+        for index, value in enumerate(values):
+            check_tensor("ParameterList", f"values[{index}]", value)
         for value in values:
             self.append(value)
 

@@ -4,6 +4,7 @@ initialisation."""
 import numpy
 
 from minires import functional as F
+from minires.arguments import check_bool, check_int, check_number
 from minires.nn import init
 from minires.nn.module import Module, Parameter
 
@@ -17,6 +18,13 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
         super().__init__()
+        where = f"Embedding({num_embeddings!r}, {embedding_dim!r})"
+        check_int(where, "num_embeddings", num_embeddings, least=1)
+        check_int(where, "embedding_dim", embedding_dim, least=1)
+        if padding_idx is not None and not -num_embeddings <= check_int(where, "padding_idx", padding_idx) \
+                < num_embeddings:
+            raise ValueError(f"{where}: padding_idx must be in [-{num_embeddings}, {num_embeddings}), "
+                             f"got {padding_idx}")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx if padding_idx is None or padding_idx >= 0 \
             else padding_idx + num_embeddings
@@ -38,7 +46,12 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        where = f"LayerNorm({normalized_shape!r})"
+        shape = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+        shape = tuple(check_int(where, "normalized_shape", size, least=1) for size in shape)
+        check_number(where, "eps", eps, low=0)
+        check_bool(where, "elementwise_affine", elementwise_affine)
+        check_bool(where, "bias", bias)
         self.normalized_shape, self.eps = shape, eps
         self.weight = Parameter(numpy.ones(shape, dtype=numpy.float32)) if elementwise_affine else None
         self.bias = Parameter(numpy.zeros(shape, dtype=numpy.float32)) \
@@ -57,6 +70,11 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
         super().__init__()
+        where = f"GroupNorm({num_groups!r}, {num_channels!r})"
+        check_int(where, "num_groups", num_groups, least=1)
+        check_int(where, "num_channels", num_channels, least=1)
+        check_number(where, "eps", eps, low=0)
+        check_bool(where, "affine", affine)
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be a multiple of "
                              f"num_groups ({num_groups})")

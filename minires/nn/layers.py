@@ -10,6 +10,7 @@ from minires import backend
 from minires import functional as F
 from minires.arguments import (
     check_bool,
+    check_choice,
     check_int,
     check_loss_arguments,
     check_number,
@@ -18,7 +19,6 @@ from minires.arguments import (
     check_pool_arguments,
     check_tensor,
     conv_padding,
-    pair,
 )
 from minires.nn import init
 from minires.nn.module import Module, Parameter
@@ -94,7 +94,22 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1):
         super().__init__()
-        KH, KW = pair(kernel_size)
+        where = f"ConvTranspose2d({in_channels!r}, {out_channels!r}, kernel_size={kernel_size!r})"
+        check_int(where, "in_channels", in_channels, least=1)
+        check_int(where, "out_channels", out_channels, least=1)
+        check_int(where, "groups", groups, least=1)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{where}: groups must divide in_channels and out_channels, got "
+                             f"groups={groups}")
+        KH, KW = check_pair(where, "kernel_size", kernel_size, 1)
+        S = check_pair(where, "stride", stride, 1)
+        check_pair(where, "padding", padding, 0)
+        D = check_pair(where, "dilation", dilation, 1)
+        A = check_pair(where, "output_padding", output_padding, 0)
+        if A[0] >= max(S[0], D[0]) or A[1] >= max(S[1], D[1]):
+            raise ValueError(f"{where}: output_padding must be smaller than the stride or the "
+                             f"dilation, got {output_padding!r}")
+        check_bool(where, "bias", bias)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (KH, KW)
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
         self.groups, self.dilation = groups, dilation
@@ -238,6 +253,7 @@ class AdaptiveMaxPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
+        check_output_size("AdaptiveMaxPool2d", output_size)
         self.output_size = output_size
 
     def forward(self, x):
@@ -252,6 +268,11 @@ class MaxUnpool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
+        where = f"MaxUnpool2d(kernel_size={kernel_size!r})"
+        check_pair(where, "kernel_size", kernel_size, 1)
+        if stride is not None:
+            check_pair(where, "stride", stride, 1)
+        check_pair(where, "padding", padding, 0)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x, indices, output_size=None):
@@ -324,6 +345,13 @@ class Unflatten(Module):
 
     def __init__(self, dim, unflattened_size):
         super().__init__()
+        check_int("Unflatten", "dim", dim)
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}")
+        for size in unflattened_size:
+            if check_int("Unflatten", "unflattened_size", size, least=-1) == 0:     # -1: inferred
+                raise ValueError(f"Unflatten: unflattened_size must hold sizes >= 1 (or one -1), got "
+                                 f"{unflattened_size!r}")
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
@@ -339,6 +367,8 @@ class Upsample(Module):
 
     def __init__(self, scale_factor=2, mode="nearest"):
         super().__init__()
+        check_int("Upsample", "scale_factor", scale_factor, least=1)
+        check_choice("Upsample", "mode", mode, ("nearest",))
         self.scale_factor, self.mode = scale_factor, mode
 
     def forward(self, x):

@@ -4,13 +4,15 @@
 PyTorch's; the optional per-class ``weight`` and ``pos_weight`` are buffers, as there.
 """
 from minires import functional as F
+from minires.arguments import check_choice, check_int, check_number, check_tensor
+from minires.functional.pointwise_loss import REDUCTIONS
 from minires.nn.module import Module
 
 
 class _Loss(Module):
     def __init__(self, reduction="mean"):
         super().__init__()
-        self.reduction = reduction
+        self.reduction = check_choice(type(self).__name__, "reduction", reduction, REDUCTIONS)
 
     def __repr__(self):
         return f"{type(self).__name__}(reduction={self.reduction!r})"
@@ -35,7 +37,7 @@ class SmoothL1Loss(_Loss):
 
     def __init__(self, reduction="mean", beta=1.0):
         super().__init__(reduction)
-        self.beta = beta
+        self.beta = check_number("SmoothL1Loss", "beta", beta, low=0)
 
     def forward(self, input, target):
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
@@ -45,7 +47,7 @@ class _WeightedLoss(_Loss):
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         if weight is not None:
-            self.register_buffer("weight", weight)
+            self.register_buffer("weight", check_tensor(type(self).__name__, "weight", weight))
         else:
             self.weight = None
 
@@ -55,7 +57,7 @@ class NLLLoss(_WeightedLoss):
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(weight, reduction)
-        self.ignore_index = ignore_index
+        self.ignore_index = check_int("NLLLoss", "ignore_index", ignore_index)
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -74,7 +76,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(weight, reduction)
         if pos_weight is not None:
-            self.register_buffer("pos_weight", pos_weight)
+            self.register_buffer("pos_weight", check_tensor("BCEWithLogitsLoss", "pos_weight", pos_weight))
         else:
             self.pos_weight = None
 

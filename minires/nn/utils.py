@@ -11,13 +11,22 @@ pass over that buffer would do; here it is one pass per parameter, as PyTorch's
 foreach-free path.
 """
 import math
+import numbers
 
 from minires import backend
+from minires.arguments import check_bool, check_number
 from minires.autograd import Tensor
 
 
-def _gradients(parameters):
+def _gradients(where, parameters):
+    """The gradients of ``parameters`` (a Tensor or an iterable of them) that have one."""
+    if not isinstance(parameters, Tensor) and not hasattr(parameters, "__iter__"):
+        raise TypeError(f"{where}: parameters must be a Tensor or an iterable of Tensors, got "
+                        f"{type(parameters).__name__}")
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    for index, p in enumerate(parameters):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{where}: parameters[{index}] must be a Tensor, got {type(p).__name__}")
     return [p.grad for p in parameters if p.grad is not None]
 
 
@@ -29,7 +38,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     Returns the norm before clipping, as a 0-d Tensor.
     """
     xp = backend.get_array_module()
-    grads = _gradients(parameters)
+    check_number("clip_grad_norm_()", "max_norm", max_norm, low=0)
+    if norm_type != "inf" and (isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real)
+                               or math.isnan(norm_type)):
+        raise TypeError(f"clip_grad_norm_(): norm_type must be a number (inf or 'inf' too), got "
+                        f"{norm_type!r}")
+    check_bool("clip_grad_norm_()", "error_if_nonfinite", error_if_nonfinite)
+    grads = _gradients("clip_grad_norm_()", parameters)
     if not grads:
         return Tensor(xp.zeros((), dtype=xp.float32))
     norm_type = float(norm_type)
@@ -49,5 +64,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     xp = backend.get_array_module()
-    for g in _gradients(parameters):
+    check_number("clip_grad_value_()", "clip_value", clip_value, low=0)
+    for g in _gradients("clip_grad_value_()", parameters):
         xp.clip(g, -clip_value, clip_value, out=g)

@@ -1,5 +1,6 @@
 """Adagrad, PyTorch's rule."""
 from minires import backend
+from minires.arguments import check_bool, check_number
 from minires.optim.optimizer import Optimizer
 
 
@@ -33,8 +34,8 @@ class Adagrad(Optimizer):
     def _check(self, group):
         super()._check(group)
         for key in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            if not 0.0 <= group[key]:
-                raise ValueError(f"invalid {key} value {group[key]}: it must be >= 0")
+            check_number("Adagrad", key, group[key], low=0)
+        check_bool("Adagrad", "maximize", group["maximize"])
 
     def _update(self, group, t, p, g, state_sum):
         xp = backend.get_array_module()

@@ -19,11 +19,14 @@ The cosine rule is the recursive form of ``eta_min + (base_lr - eta_min) * (1 + 
 import math
 import numbers
 
+from minires.arguments import check_bool, check_choice, check_int, check_number
+
 
 class LRScheduler:
     """What the schedules share: the epoch count, the base rates, ``step`` and the state."""
 
     def __init__(self, optimizer):
+        _check_optimizer(type(self).__name__, optimizer)
         self.optimizer = optimizer
         # as PyTorch: the first schedule on an optimizer records its rates in the groups,
         # so a later one (or one built after loading a checkpoint) starts from the same base
@@ -188,7 +191,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every epoch."""
 
     def __init__(self, optimizer, gamma):
-        self.gamma = gamma
+        self.gamma = check_number("ExponentialLR", "gamma", gamma, low=0)
         super().__init__(optimizer)
 
     def get_lr(self):
@@ -203,11 +206,16 @@ class LambdaLR(LRScheduler):
     """
 
     def __init__(self, optimizer, lr_lambda):
-        groups = optimizer.param_groups
+        groups = _check_optimizer("LambdaLR", optimizer).param_groups
         one_each = isinstance(lr_lambda, (list, tuple))
         self.lr_lambdas = list(lr_lambda) if one_each else [lr_lambda] * len(groups)
         if len(self.lr_lambdas) != len(groups):
-            raise ValueError(f"LambdaLR: {len(self.lr_lambdas)} functions for {len(groups)} parameter groups")
+            raise ValueError(f"LambdaLR: {len(self.lr_lambdas)} functions in lr_lambda for {len(groups)} "
+                             f"parameter groups")
+        for function in self.lr_lambdas:
+            if not callable(function):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch (or one per group), "
+                                f"got {type(function).__name__}")
         super().__init__(optimizer)
         for group, lr in zip(groups, self.get_lr()):
             group["lr"] = lr
@@ -225,6 +233,9 @@ class LinearLR(LRScheduler):
     epochs, then constant; the rate of epoch 0 is set at construction, as in PyTorch."""
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        check_number("LinearLR", "start_factor", start_factor)
+        check_number("LinearLR", "end_factor", end_factor)
+        check_int("LinearLR", "total_iters", total_iters, least=1)
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1], "
                              f"got {start_factor} and {end_factor}")
@@ -253,12 +264,17 @@ class ReduceLROnPlateau:
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be below 1, got {factor}")
-        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and threshold_mode "
-                             f"'rel' or 'abs', got {mode!r} and {threshold_mode!r}")
-        groups = optimizer.param_groups
+        where = "ReduceLROnPlateau"
+        groups = _check_optimizer(where, optimizer).param_groups
+        check_choice(where, "mode", mode, ("min", "max"))
+        check_number(where, "factor", factor, low=0, high=1, high_open=True)
+        check_int(where, "patience", patience, least=0)
+        check_number(where, "threshold", threshold, low=0)
+        check_choice(where, "threshold_mode", threshold_mode, ("rel", "abs"))
+        check_int(where, "cooldown", cooldown, least=0)
+        for value in _per_group(min_lr, groups, where, "min_lr"):
+            check_number(where, "min_lr", value, low=0)
+        check_number(where, "eps", eps, low=0)
         self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode
         self.cooldown, self.eps = cooldown, eps
@@ -276,7 +292,11 @@ class ReduceLROnPlateau:
         return metric < bound if self.mode == "min" else metric > bound
 
     def step(self, metrics):
-        metric = float(metrics)
+        try:
+            metric = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(f"ReduceLROnPlateau.step: metrics must be a number (or a one-element "
+                            f"tensor), got {type(metrics).__name__}") from None
         self.last_epoch += 1
         if self._improves(metric):
             self.best, self.num_bad_epochs = metric, 0
@@ -319,13 +339,24 @@ class OneCycleLR(LRScheduler):
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
                  pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
                  max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        where = "OneCycleLR"
+        groups = _check_optimizer(where, optimizer).param_groups
+        for argument, value in (("max_lr", max_lr), ("max_momentum", max_momentum),
+                                ("base_momentum", base_momentum)):
+            for number in _per_group(value, groups, where, argument):
+                check_number(where, argument, number, low=0)
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
-            total_steps = epochs * steps_per_epoch
-        if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
-                             f"{anneal_strategy!r}")
+            total_steps = check_int(where, "epochs", epochs, least=1) * \
+                check_int(where, "steps_per_epoch", steps_per_epoch, least=1)
+        check_int(where, "total_steps", total_steps, least=1)
+        check_number(where, "pct_start", pct_start, low=0, high=1)
+        check_choice(where, "anneal_strategy", anneal_strategy, ("cos", "linear"))
+        check_bool(where, "cycle_momentum", cycle_momentum)
+        check_number(where, "div_factor", div_factor, low=0, low_open=True)
+        check_number(where, "final_div_factor", final_div_factor, low=0, low_open=True)
+        check_bool(where, "three_phase", three_phase)
         self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
         self.cycle_momentum = cycle_momentum
         up = float(pct_start * total_steps) - 1
@@ -337,7 +368,6 @@ class OneCycleLR(LRScheduler):
                             (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
         else:
             self.phases += [(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
-        groups = optimizer.param_groups
         for group, top in zip(groups, _per_group(max_lr, groups)):
             group["initial_lr"] = top / div_factor
             group["max_lr"], group["min_lr"] = top, group["initial_lr"] / final_div_factor
@@ -381,12 +411,20 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
-def _per_group(value, groups):
+def _per_group(value, groups, where="", argument="the value"):
     """``value`` for each group: a list or tuple gives one each, a number the same for all."""
     values = list(value) if isinstance(value, (list, tuple)) else [value] * len(groups)
     if len(values) != len(groups):
-        raise ValueError(f"expected {len(groups)} values, one per parameter group, got {len(values)}")
+        raise ValueError(f"{where}: {argument} must be a number or one per parameter group "
+                         f"({len(groups)}), got {len(values)} values")
     return values
+
+
+def _check_optimizer(where, optimizer):
+    if not hasattr(optimizer, "param_groups"):
+        raise TypeError(f"{where}: optimizer must be an optimizer (such as optim.SGD), got "
+                        f"{type(optimizer).__name__}")
+    return optimizer
 
 
 def _require(scheduler, state, field, ok, expected):

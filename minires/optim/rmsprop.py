@@ -1,5 +1,6 @@
 """RMSprop, PyTorch's rule."""
 from minires import backend
+from minires.arguments import check_bool, check_number
 from minires.optim.optimizer import Optimizer
 
 
@@ -26,8 +27,9 @@ class RMSprop(Optimizer):
     def _check(self, group):
         super()._check(group)
         for key in ("alpha", "eps", "weight_decay", "momentum"):
-            if not 0.0 <= group[key]:
-                raise ValueError(f"invalid {key} value {group[key]}: it must be >= 0")
+            check_number("RMSprop", key, group[key], low=0)
+        for key in ("centered", "maximize"):
+            check_bool("RMSprop", key, group[key])
 
     def _update(self, group, t, p, g, square_avg, *state):
         xp = backend.get_array_module()
