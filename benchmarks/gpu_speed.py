@@ -3,6 +3,7 @@
     python benchmarks/gpu_speed.py                       # CuPy on the GPU, batches 100 and 256
     python benchmarks/gpu_speed.py --tf32                # let float32 matmuls use TF32
     python benchmarks/gpu_speed.py --backend numpy       # the same measurement on the CPU
+    MINIRES_FUSION=0 python benchmarks/gpu_speed.py      # every fused function unfused
 
 For users with a GPU (no machine of the project has one): please report the
 printed table. Each figure is the median of several timed rounds after a
@@ -49,14 +50,15 @@ def main():
     if args.tf32:
         os.environ["CUPY_TF32"] = "1"
     if args.backend == "cupy" and backend.cupy_problem() is not None:
-        print(f"error: {backend.cupy_problem()}", file=sys.stderr)
+        print(f"gpu_speed: {backend.cupy_problem()}.", file=sys.stderr)
         sys.exit(2)
     backend.set_backend(args.backend)
 
     minires.manual_seed(0)
     model = ResNet50_layer4()
     optimizer = minires.optim.Adam(model.parameters(), lr=1e-3)
-    print(f"backend {args.backend}, tf32 {'on' if args.tf32 else 'off'}")
+    print(f"backend {args.backend}, tf32 {'on' if args.tf32 else 'off'}, "
+          f"fusion {'on' if backend.fusion_enabled() else 'off'}")
     print("| batch | training images/s | evaluation images/s |")
     print("|---:|---:|---:|")
     for batch in args.batches:
