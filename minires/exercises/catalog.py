@@ -122,9 +122,11 @@ EXERCISES = [
              helpers=('_descend', '_momentum_step', '_nesterov_step')),
     Exercise("optim/adam.py:Adam._update",
              "one Adam step in place: L2 or decoupled (AdamW) weight decay, the moving averages m "
-             "and v, the bias-corrected step",
-             "p, g, exp_avg, exp_avg_sq: (P,) flat slices; t: the step number from 1; returns nothing", 8,
-             helpers=('_adam_step',)),
+             "and v, the bias-corrected step (with amsgrad, the running maximum of v; with "
+             "maximize, the step up the gradient)",
+             "p, g, exp_avg, exp_avg_sq, max_exp_avg_sq (None without amsgrad): (P,) flat slices; "
+             "t: the step number from 1; returns nothing", 8,
+             helpers=('_adam_step', '_amsgrad_step', '_update_moments', '_descend_by_moments')),
     Exercise("gradcheck.py:compare_gradients",
              "backward's gradient of sum(fn(*inputs) * gy) with gy random, and central differences "
              "for every element of every input that requires a gradient (gradcheck compares them)",
