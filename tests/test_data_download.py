@@ -595,6 +595,7 @@ def test_dns_failure_fails_at_once_with_advice(tmp_path, monkeypatch):
     assert "\n" not in message
 
 
+@pytest.mark.slow
 def test_drip_feeding_server_meets_the_deadline_and_keeps_what_arrived(serve, tmp_path):
     url, script = serve(bytes(range(200)))
     script.drip = 0.02                         # 50 bytes/s: 4 s for the whole file

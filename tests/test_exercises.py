@@ -228,6 +228,7 @@ def test_check_refuses_a_folder_without_a_copy(tmp_path):
         main(["check", "sum_to", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_import_minires_does_not_import_the_exercises():
     code = "import sys, minires; print(sorted(m for m in sys.modules if 'exercises' in m))"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True, text=True,
@@ -242,6 +243,7 @@ def hide_torch(directory):
     (directory / "torch.py").write_text("raise ImportError('no torch here')\n")
 
 
+@pytest.mark.slow
 def test_without_torch_the_parity_check_says_it_skipped(tmp_path):
     tree.copy_package(tmp_path)
     hide_torch(tmp_path)
@@ -251,6 +253,7 @@ def test_without_torch_the_parity_check_says_it_skipped(tmp_path):
                                          "ReLU.backward: 3 of 3 checks pass"]
 
 
+@pytest.mark.slow
 def test_a_check_that_runs_too_long_is_stopped(tmp_path):
     path = tree.copy_package(tmp_path) / "functional" / "arithmetic.py"
     source = path.read_text()

@@ -70,6 +70,7 @@ def test_a_fused_function_is_one_launch_and_unfused_one_per_operation(device):
     numpy.testing.assert_array_equal(strict_device.asnumpy(s), strict_device.asnumpy(s_unfused))
 
 
+@pytest.mark.slow
 def test_minires_fusion_0_turns_fusion_off_at_import():
     code = "from minires import backend; print(backend.fusion_enabled())"
     for value, expected in (("0", "False"), ("1", "True")):

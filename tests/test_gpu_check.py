@@ -103,6 +103,7 @@ def test_the_kernels_of_a_trace_are_counted_by_kind():
     assert gpu_launches.kernels_in(trace) == {"kernels": 3, "copies": 1, "memsets": 1}
 
 
+@pytest.mark.slow
 def test_the_tests_row_reads_pytests_own_summary(tmp_path):
     (tmp_path / "test_three.py").write_text(
         "import pytest\n"
@@ -127,6 +128,7 @@ def test_a_table_cell_is_one_line_with_its_bars_escaped():
 
 @pytest.mark.parametrize("script", ["gpu_check.py", pytest.param("gpu_launches.py", marks=pytest.mark.slow),
                                     pytest.param("gpu_parity.py", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_without_a_usable_gpu_the_scripts_stop_with_one_sentence(script):
     problem = backend.cupy_problem()
     if problem is None:

@@ -93,6 +93,7 @@ def randomize_block(block, rng):
     return block
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("downsample", [False, True])
 def test_residual_block(rng, downsample):
     block = randomize_block(ResidualBlock(4, 2, 6, downsample=downsample), rng).train()

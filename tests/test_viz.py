@@ -179,6 +179,7 @@ def test_course_network_full_graph_has_177_functions_and_214_parameters(course_g
     assert len({label for node, label in labels.items() if node[0] == "p"}) == 214
 
 
+@pytest.mark.slow
 def test_group_by_collapses_the_course_network_into_readable_nodes(course_graph):
     model, loss = course_graph
     labels, edges = parse(viz.to_dot(loss, group_by=model, depth=1))
@@ -229,6 +230,7 @@ def test_group_by_without_a_recorded_forward_pass_says_how_to_record():
 
 # ---------------------------------------------------------------- rendering, optional packages
 
+@pytest.mark.slow
 def test_import_minires_imports_no_optional_package():
     code = ("import sys, minires, minires.viz; "
             "print(sorted(m for m in ('matplotlib', 'graphviz', 'PIL') if m in sys.modules))")
@@ -266,6 +268,7 @@ def needs_graphviz():
         pytest.skip("Graphviz's dot program is not installed (apt-get install graphviz)")
 
 
+@pytest.mark.slow
 def test_render_writes_svg_and_png_of_the_course_network(course_graph, tmp_path):
     needs_graphviz()
     model, loss = course_graph
