@@ -281,32 +281,45 @@ def _pool_arguments(layer, input, kernel_size, stride, padding, dilation, ceil_m
     return kernel, stride, padding, dilation, extra, tuple(out_size)
 
 
-class AdaptiveAvgPool2d(Function):
+class _AdaptivePool(Function):
+    """What the adaptive poolings share: the windows, input rows[oh] x columns[ow] for output
+    pixel (oh, ow), and the backward that adds each window's gradient back onto its pixels
+    (neighbouring windows may overlap: their gradients add up)."""
+
     def __init__(self, rows, columns):
         self.rows, self.columns = rows, columns     # [(start, end)] of each output row, column
 
-    def forward(self, x):
-        xp = backend.get_array_module()
-        x_nhwc = x.transpose(0, 2, 3, 1)                                    # (N, H, W, C)
-        N, H, W, C = x_nhwc.shape
-        y = xp.empty((N, len(self.rows), len(self.columns), C), dtype=x.dtype)  # (N, OH, OW, C)
+    def windows(self):
+        """(oh, ow, hs, ws) for every output pixel: hs, ws the slices of its input window."""
         for oh, (h0, h1) in enumerate(self.rows):
             for ow, (w0, w1) in enumerate(self.columns):
-                y[:, oh, ow, :] = x_nhwc[:, h0:h1, w0:w1, :].mean(axis=(1, 2))  # (N, C)
-        self.x_shape = x.shape
-        return y.transpose(0, 3, 1, 2)                                      # (N, C, OH, OW)
+                yield oh, ow, slice(h0, h1), slice(w0, w1)
 
     def backward(self, gy):
         xp = backend.get_array_module()
         N, C, H, W = self.x_shape
         gy_nhwc = gy.transpose(0, 2, 3, 1)                                  # (N, OH, OW, C)
         gx = xp.zeros((N, H, W, C), dtype=gy.dtype)                         # (N, H, W, C)
-        for oh, (h0, h1) in enumerate(self.rows):
-            for ow, (w0, w1) in enumerate(self.columns):
-                # each pixel of the window gets an equal share; overlapping windows add up
-                area = (h1 - h0) * (w1 - w0)
-                gx[:, h0:h1, w0:w1, :] += gy_nhwc[:, oh:oh + 1, ow:ow + 1, :] * (1.0 / area)  # (N, 1, 1, C)
+        for oh, ow, hs, ws in self.windows():
+            gx[:, hs, ws, :] += self.window_gradient(gy_nhwc, oh, ow, hs, ws)   # (N, kh, kw, C)
         return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    def forward(self, x):
+        xp = backend.get_array_module()
+        x_nhwc = x.transpose(0, 2, 3, 1)                                    # (N, H, W, C)
+        N, H, W, C = x_nhwc.shape
+        y = xp.empty((N, len(self.rows), len(self.columns), C), dtype=x.dtype)  # (N, OH, OW, C)
+        for oh, ow, hs, ws in self.windows():
+            y[:, oh, ow, :] = x_nhwc[:, hs, ws, :].mean(axis=(1, 2))          # (N, C)
+        self.x_shape = x.shape
+        return y.transpose(0, 3, 1, 2)                                      # (N, C, OH, OW)
+
+    def window_gradient(self, gy_nhwc, oh, ow, hs, ws):
+        """Each pixel of the window gets an equal share: (N, 1, 1, C), broadcast over the window."""
+        area = (hs.stop - hs.start) * (ws.stop - ws.start)
+        return gy_nhwc[:, oh:oh + 1, ow:ow + 1, :] * (1.0 / area)
 
 
 @unbatched_images
@@ -328,13 +341,13 @@ def adaptive_avg_pool2d(input, output_size):
     return AdaptiveAvgPool2d(_adaptive_windows(H, OH), _adaptive_windows(W, OW))(input)
 
 
-class AdaptiveMaxPool2d(Function):
+class AdaptiveMaxPool2d(_AdaptivePool):
     """The maximum of each adaptive window (see ``adaptive_avg_pool2d``); the gradient goes to
     the first maximum of the window in row-major order, as PyTorch routes it. With
     ``keep_indices`` it keeps ``indices``: that maximum's position h * W + w in its plane."""
 
     def __init__(self, rows, columns, keep_indices=False):
-        self.rows, self.columns = rows, columns     # [(start, end)] of each output row, column
+        super().__init__(rows, columns)
         self.keep_indices = keep_indices
 
     def forward(self, x):
@@ -344,32 +357,27 @@ class AdaptiveMaxPool2d(Function):
         y = xp.empty((N, len(self.rows), len(self.columns), C), dtype=x.dtype)  # (N, OH, OW, C)
         self.winners = {}                                                   # (oh, ow) -> one-hot
         indices = xp.empty(y.shape, dtype=xp.int64) if self.keep_indices else None  # (N, OH, OW, C)
-        for oh, (h0, h1) in enumerate(self.rows):
-            for ow, (w0, w1) in enumerate(self.columns):
-                pixels = x_nhwc[:, h0:h1, w0:w1, :].reshape(N, -1, C)       # (N, kh*kw, C)
-                first = pixels.argmax(axis=1)                               # (N, C) the first maximum
-                y[:, oh, ow, :] = xp.take_along_axis(pixels, first[:, None, :], axis=1)[:, 0, :]  # (N, C)
-                if self.needs_input_grad[0]:
-                    positions = xp.arange(pixels.shape[1]).reshape(1, -1, 1)    # (1, kh*kw, 1)
-                    self.winners[oh, ow] = positions == first[:, None, :]       # (N, kh*kw, C)
-                if indices is not None:     # the window's row and column of it, in the plane
-                    h, w = h0 + first // (w1 - w0), w0 + first % (w1 - w0)     # (N, C) each
-                    indices[:, oh, ow, :] = h * W + w                           # (N, C)
+        for oh, ow, hs, ws in self.windows():
+            pixels = x_nhwc[:, hs, ws, :].reshape(N, -1, C)                 # (N, kh*kw, C)
+            first = pixels.argmax(axis=1)                                   # (N, C) the first maximum
+            y[:, oh, ow, :] = xp.take_along_axis(pixels, first[:, None, :], axis=1)[:, 0, :]  # (N, C)
+            if self.needs_input_grad[0]:
+                positions = xp.arange(pixels.shape[1]).reshape(1, -1, 1)    # (1, kh*kw, 1)
+                self.winners[oh, ow] = positions == first[:, None, :]       # (N, kh*kw, C)
+            if indices is not None:     # the window's row and column of it, in the plane
+                kw = ws.stop - ws.start
+                h, w = hs.start + first // kw, ws.start + first % kw        # (N, C) each
+                indices[:, oh, ow, :] = h * W + w                           # (N, C)
         if indices is not None:
             self.indices = indices.transpose(0, 3, 1, 2)                    # (N, C, OH, OW)
         self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)                                      # (N, C, OH, OW)
 
-    def backward(self, gy):
-        xp = backend.get_array_module()
-        N, C, H, W = self.x_shape
-        gy_nhwc = gy.transpose(0, 2, 3, 1)                                  # (N, OH, OW, C)
-        gx = xp.zeros((N, H, W, C), dtype=gy.dtype)                         # (N, H, W, C)
-        for oh, (h0, h1) in enumerate(self.rows):
-            for ow, (w0, w1) in enumerate(self.columns):
-                share = self.winners[oh, ow] * gy_nhwc[:, oh, ow, None, :]      # (N, kh*kw, C)
-                gx[:, h0:h1, w0:w1, :] += share.reshape(N, h1 - h0, w1 - w0, C)  # overlaps add up
-        return gx.transpose(0, 3, 1, 2)                                     # (N, C, H, W)
+    def window_gradient(self, gy_nhwc, oh, ow, hs, ws):
+        """All of the window's gradient to its first maximum (self.winners, one-hot): (N, kh, kw, C)."""
+        N, C = gy_nhwc.shape[0], gy_nhwc.shape[3]
+        share = self.winners[oh, ow] * gy_nhwc[:, oh, ow, None, :]         # (N, kh*kw, C)
+        return share.reshape(N, hs.stop - hs.start, ws.stop - ws.start, C)
 
 
 @unbatched_images
